@@ -1,0 +1,1 @@
+"""Users, roles and permissions, scopes (district, contractor), sessions, API keys."""

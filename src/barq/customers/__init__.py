@@ -1,0 +1,1 @@
+"""Customers (persons and organisations), their contacts, and premises (the places supplied)."""

@@ -1,0 +1,1 @@
+"""Meters and their registers; later reading orders, reads, validation, estimates and scorecards."""

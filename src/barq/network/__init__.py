@@ -1,0 +1,1 @@
+"""The company's organisation and geography: company, district offices, climate zones, routes."""

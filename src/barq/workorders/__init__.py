@@ -1,0 +1,1 @@
+"""The work-order engine for every field job: types, states, assignment, target times."""
