@@ -52,18 +52,3 @@ class Subscription(Base):
             and self.medical_valid_to is not None
             and self.medical_valid_from <= day <= self.medical_valid_to
         )
-
-
-class MeterInstallation(Base):
-    """Which meter stood on which subscription, from when to when, with its first and last reads."""
-
-    __tablename__ = "meter_installation"
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), index=True)
-    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id"), index=True)
-    installed_on: Mapped[date] = mapped_column(Date)
-    removed_on: Mapped[date | None] = mapped_column(Date)
-    initial_read: Mapped[int] = mapped_column(Integer, default=0)
-    final_read: Mapped[int | None] = mapped_column(Integer)
-    reason: Mapped[str | None] = mapped_column(String(120))

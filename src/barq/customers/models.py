@@ -32,6 +32,8 @@ class Customer(Base):
     is_government: Mapped[bool] = mapped_column(Boolean, default=False)
     org_category: Mapped[str | None] = mapped_column(String(40))
     mobile: Mapped[str | None] = mapped_column(String(11), index=True)
+    # The district office that keeps the customer's file; district-scoped users see only theirs.
+    district_id: Mapped[int | None] = mapped_column(ForeignKey("district.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     @property

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Integer, SmallInteger, String
+from datetime import date
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from barq.db import Base, BigId
@@ -34,3 +36,18 @@ class Meter(Base):
     manufacturer: Mapped[str | None] = mapped_column(String(60))
     manufacture_year: Mapped[int] = mapped_column(SmallInteger)
     state: Mapped[str] = mapped_column(String(10), default="in_stock")
+
+
+class MeterInstallation(Base):
+    """Which meter stood on which subscription, from when to when, with its first and last reads."""
+
+    __tablename__ = "meter_installation"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), index=True)
+    meter_id: Mapped[int] = mapped_column(ForeignKey("meter.id"), index=True)
+    installed_on: Mapped[date] = mapped_column(Date)
+    removed_on: Mapped[date | None] = mapped_column(Date)
+    initial_read: Mapped[int] = mapped_column(Integer, default=0)
+    final_read: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str | None] = mapped_column(String(120))

@@ -1,0 +1,1 @@
+"""Read-only queries across capabilities: the search box, lists and their Excel exports."""

@@ -1,0 +1,81 @@
+"""The one FastAPI application: Persian pages, the JSON API under /api/v1, static assets, health."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, text
+
+from barq.api.errors import problem_response
+from barq.api.routes import router as api_router
+from barq.clock import Clock
+from barq.db import make_engine, make_sessionmaker
+from barq.errors import BarqError, NotAuthenticated
+from barq.settings import Settings, get_settings
+from barq.web.routes import customers, home, login, meters, subscriptions, workorders
+from barq.web.templating import make_templates
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    app = FastAPI(
+        title="barq API",
+        version="1",
+        description="Customer services and revenue collection. Every endpoint under /api/v1 needs an API key "
+        "(header `X-API-Key`). Errors are `application/problem+json` with a stable `code`.",
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.clock = clock or Clock(settings.time_zone)
+    app.state.templates = make_templates()
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api_router)
+    for module in (login, home, customers, subscriptions, meters, workorders):
+        app.include_router(module.router)
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> JSONResponse:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    @app.exception_handler(BarqError)
+    async def barq_error(request: Request, exc: BarqError) -> Response:
+        if request.url.path.startswith("/api/"):
+            return problem_response(exc, instance=request.url.path)
+        if isinstance(exc, NotAuthenticated):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+        return _error_page(request, exc.http_status, exc.message_fa)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        if request.url.path.startswith("/api/"):
+            from barq.api.errors import validation_problem
+
+            return validation_problem(exc, instance=request.url.path)
+        return _error_page(request, 422, "نشانی یا داده‌های درخواست نادرست است")
+
+    return app
+
+
+def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    templates = request.app.state.templates
+    principal = getattr(request.state, "principal", None)
+    response: HTMLResponse = templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message, "principal": principal}, status_code=status
+    )
+    return response
