@@ -25,8 +25,16 @@ from barq.network.service import seed_reference_data
 
 PASSWORD = "secret-pass-1"
 COMPANY_CODE = "123"
-WORK_TYPES = ("inspection", "installation", "meter_replacement", "reread", "disconnection", "reconnection",
-              "meter_test", "removal")
+WORK_TYPES = (
+    "inspection",
+    "installation",
+    "meter_replacement",
+    "reread",
+    "disconnection",
+    "reconnection",
+    "meter_test",
+    "removal",
+)
 
 
 @dataclass
@@ -58,14 +66,26 @@ def build_world(engine: Engine, clock: Clock, *, customers: int = 3) -> World:
         ensure_roles(s)
         districts = {d.code: d.id for d in s.scalars(select(District))}
         contractors: dict[str, int] = {}
-        for key, name, district in (("a", "پیمانکار الف", "11"), ("b", "پیمانکار ب", "11"), ("c", "پیمانکار پ", "12")):
+        for key, name, district in (
+            ("a", "پیمانکار الف", "11"),
+            ("b", "پیمانکار ب", "11"),
+            ("c", "پیمانکار پ", "12"),
+        ):
             c = Contractor(name=name, legal_id=make_legal_id(rng))
             s.add(c)
             s.flush()
             contractors[key] = c.id
             for wt in WORK_TYPES:
-                s.add(Contract(number=f"C-{key}-{wt}", contractor_id=c.id, district_id=districts[district],
-                               work_type=wt, valid_from=date(2020, 1, 1), valid_to=date(2030, 12, 31)))
+                s.add(
+                    Contract(
+                        number=f"C-{key}-{wt}",
+                        contractor_id=c.id,
+                        district_id=districts[district],
+                        work_type=wt,
+                        valid_from=date(2020, 1, 1),
+                        valid_to=date(2030, 12, 31),
+                    )
+                )
         world = World(engine=engine, clock=clock, district_ids=districts, contractor_ids=contractors)
         specs: list[tuple[str, list[str], dict[str, Any]]] = [
             ("admin", ["admin"], {}),
@@ -79,26 +99,62 @@ def build_world(engine: Engine, clock: Clock, *, customers: int = 3) -> World:
             ("revenue", ["revenue_clerk"], {}),
         ]
         for username, roles, scope in specs:
-            u = create_user(s, username=username, full_name=f"کاربر {username}", password=PASSWORD, roles=roles,
-                            clock=clock, actor="test", **scope)
+            u = create_user(
+                s,
+                username=username,
+                full_name=f"کاربر {username}",
+                password=PASSWORD,
+                roles=roles,
+                clock=clock,
+                actor="test",
+                **scope,
+            )
             world.users[username] = u.id
         s.commit()
         admin = principal_for(s, s.get_one(User, world.users["admin"]))
         for i in range(customers):
             district_code = "11" if i % 2 == 0 else "12"
-            c = create_customer(s, principal=admin, clock=clock, data={
-                "kind": "person", "first_name": "علی", "last_name": f"بیرانوند{i}",
-                "national_code": make_national_code(rng), "mobile": f"0916{i:07d}",
-                "district_id": districts[district_code],
-            })
-            p = create_premises(s, principal=admin, clock=clock, district_ids=set(districts.values()), data={
-                "district_id": districts[district_code], "zone": "normal",
-                "address": f"خرم‌آباد، خیابان شریعتی، پلاک {i + 1}", "postal_code": make_postal_code(rng),
-            })
-            sub = open_subscription(s, principal=admin, clock=clock, company_code=COMPANY_CODE, data={
-                "customer_id": c.id, "premises_id": p.id, "tariff_group": 1, "tariff_sub_code": "1",
-                "phase": 1, "amperage": 25, "contract_kw": "5.5", "households": 1,
-            })
+            c = create_customer(
+                s,
+                principal=admin,
+                clock=clock,
+                data={
+                    "kind": "person",
+                    "first_name": "علی",
+                    "last_name": f"بیرانوند{i}",
+                    "national_code": make_national_code(rng),
+                    "mobile": f"0916{i:07d}",
+                    "district_id": districts[district_code],
+                },
+            )
+            p = create_premises(
+                s,
+                principal=admin,
+                clock=clock,
+                district_ids=set(districts.values()),
+                data={
+                    "district_id": districts[district_code],
+                    "zone": "normal",
+                    "address": f"خرم‌آباد، خیابان شریعتی، پلاک {i + 1}",
+                    "postal_code": make_postal_code(rng),
+                },
+            )
+            sub = open_subscription(
+                s,
+                principal=admin,
+                clock=clock,
+                company_code=COMPANY_CODE,
+                data={
+                    "customer_id": c.id,
+                    "premises_id": p.id,
+                    "tariff_group": 1,
+                    "tariff_sub_code": "1",
+                    "phase": 1,
+                    "amperage": 25,
+                    "contract_kw": "5.5",
+                    "households": 1,
+                },
+            )
             world.customer_ids.append(c.id)
             world.subscription_ids.append(sub.id)
         s.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DDL, BigInteger, String, event, select
+from sqlalchemy import DDL, JSON, BigInteger, String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from barq.db import Base, BigId, UTCDateTime
@@ -36,15 +36,15 @@ SQLITE_TRIGGERS = [
 ]
 PG_TRIGGERS = [
     "CREATE OR REPLACE FUNCTION barq_append_only() RETURNS trigger AS $$ "
-    "BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END; $$ LANGUAGE plpgsql",
+    "BEGIN RAISE EXCEPTION USING MESSAGE = TG_TABLE_NAME || ' is append-only'; END; $$ LANGUAGE plpgsql",
     "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
     "FOR EACH ROW EXECUTE FUNCTION barq_append_only()",
 ]
 
 for _stmt in SQLITE_TRIGGERS:
-    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))
+    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 for _stmt in PG_TRIGGERS:
-    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql"))
+    event.listen(AuditEntry.__table__, "after_create", DDL(_stmt).execute_if(dialect="postgresql"))  # type: ignore[no-untyped-call]
 
 
 def record(

@@ -44,7 +44,12 @@ class Inputs:
         return value
 
     def integer(
-        self, name: str, label: str, *, required: bool = True, min_value: int | None = None,
+        self,
+        name: str,
+        label: str,
+        *,
+        required: bool = True,
+        min_value: int | None = None,
         max_value: int | None = None,
     ) -> int | None:
         raw = self._raw(name)
@@ -65,7 +70,9 @@ class Inputs:
             return None
         return value
 
-    def decimal(self, name: str, label: str, *, required: bool = True, min_value: Decimal | None = None) -> Decimal | None:
+    def decimal(
+        self, name: str, label: str, *, required: bool = True, min_value: Decimal | None = None
+    ) -> Decimal | None:
         raw = self._raw(name).replace("٫", ".")
         if not raw:
             if required:
@@ -84,7 +91,9 @@ class Inputs:
     def boolean(self, name: str) -> bool:
         return self._raw(name).lower() in ("1", "true", "on", "yes", "بله")
 
-    def choice(self, name: str, label: str, choices: Mapping[str, Any] | tuple[str, ...], *, required: bool = True) -> str | None:
+    def choice(
+        self, name: str, label: str, choices: Mapping[str, Any] | tuple[str, ...], *, required: bool = True
+    ) -> str | None:
         raw = self._raw(name)
         if not raw:
             if required:

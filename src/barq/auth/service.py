@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -118,7 +118,12 @@ def create_user(
         subject_type="user",
         subject_id=user.id,
         at=clock.now(),
-        after={"username": username, "roles": roles, "district_id": district_id, "contractor_id": contractor_id},
+        after={
+            "username": username,
+            "roles": roles,
+            "district_id": district_id,
+            "contractor_id": contractor_id,
+        },
     )
     session.flush()
     return user
@@ -156,9 +161,9 @@ def authenticate(
     now = clock.now()
     window_start = now - timedelta(seconds=lock_seconds)
     recent = session.scalar(
-        select(func.count()).select_from(LoginFailure).where(
-            LoginFailure.client == client, LoginFailure.at >= window_start
-        )
+        select(func.count())
+        .select_from(LoginFailure)
+        .where(LoginFailure.client == client, LoginFailure.at >= window_start)
     )
     if (recent or 0) >= CLIENT_MAX_FAILURES:
         raise TooManyAttempts("تلاش‌های ناموفق زیاد بود؛ چند دقیقه دیگر دوباره بکوشید")

@@ -7,6 +7,7 @@ number and the company code and never changes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select, true
@@ -23,7 +24,12 @@ from barq.ids import build_bill_id
 from barq.inputs import Inputs
 from barq.network.models import District, Route
 
-SUPPLY_STATE_NAMES = {"pending": "در انتظار نصب", "active": "برقرار", "disconnected": "قطع", "removed": "جمع‌آوری‌شده"}
+SUPPLY_STATE_NAMES = {
+    "pending": "در انتظار نصب",
+    "active": "برقرار",
+    "disconnected": "قطع",
+    "removed": "جمع‌آوری‌شده",
+}
 TARIFF_GROUP_NAMES = {1: "خانگی", 2: "عمومی", 3: "آب و کشاورزی", 4: "صنعت و معدن", 5: "سایر مصارف"}
 SUB_CODES: dict[int, tuple[str, ...]] = {
     1: ("1",),
@@ -33,9 +39,22 @@ SUB_CODES: dict[int, tuple[str, ...]] = {
     5: ("5-≤30", "5->30"),
 }
 _FIELDS = (
-    "customer_id", "premises_id", "district_id", "route_id", "route_sequence", "tariff_group",
-    "tariff_sub_code", "phase", "amperage", "contract_kw", "households", "medical_certificate",
-    "medical_valid_from", "medical_valid_to", "supply_state", "connected_on",
+    "customer_id",
+    "premises_id",
+    "district_id",
+    "route_id",
+    "route_sequence",
+    "tariff_group",
+    "tariff_sub_code",
+    "phase",
+    "amperage",
+    "contract_kw",
+    "households",
+    "medical_certificate",
+    "medical_valid_from",
+    "medical_valid_to",
+    "supply_state",
+    "connected_on",
 )
 
 
@@ -49,11 +68,17 @@ def _snapshot(sub: Subscription) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in _FIELDS:
         value = getattr(sub, f)
-        out[f] = value.isoformat() if hasattr(value, "isoformat") else (str(value) if f == "contract_kw" else value)
+        out[f] = (
+            value.isoformat()
+            if hasattr(value, "isoformat")
+            else (str(value) if f == "contract_kw" else value)
+        )
     return out
 
 
-def _parse(session: Session, principal: Principal, data: Mapping[str, Any], current: Subscription | None) -> dict[str, Any]:
+def _parse(
+    session: Session, principal: Principal, data: Mapping[str, Any], current: Subscription | None
+) -> dict[str, Any]:
     form = Inputs(data)
     values: dict[str, Any] = {}
     customer_id = form.integer("customer_id", "مشترک")
@@ -64,7 +89,7 @@ def _parse(session: Session, principal: Principal, data: Mapping[str, Any], curr
         form.error("tariff_sub_code", f"کد تعرفه «{sub_code}» در گروه {group} تعریف نشده است")
     phase = form.choice("phase", "فاز", ("1", "3"))
     amperage = form.integer("amperage", "آمپراژ", min_value=5, max_value=5000)
-    contract_kw = form.decimal("contract_kw", "قدرت قراردادی (کیلووات)", min_value=0)
+    contract_kw = form.decimal("contract_kw", "قدرت قراردادی (کیلووات)", min_value=Decimal(0))
     households = form.integer("households", "تعداد خانوار", required=False, min_value=1, max_value=20) or 1
     if households > 1 and group not in (None, 1):
         form.error("households", "کد خانوار فقط برای تعرفه خانگی است")
@@ -96,11 +121,22 @@ def _parse(session: Session, principal: Principal, data: Mapping[str, Any], curr
     form.done()
     assert premises is not None and phase is not None
     values.update(
-        customer_id=customer_id, premises_id=premises_id, district_id=premises.district_id, route_id=route_id,
-        route_sequence=route_sequence, tariff_group=group, tariff_sub_code=sub_code, phase=int(phase),
-        amperage=amperage, contract_kw=contract_kw, households=households, medical_certificate=cert,
-        medical_valid_from=valid_from if cert else None, medical_valid_to=valid_to if cert else None,
-        supply_state=supply_state, connected_on=connected_on,
+        customer_id=customer_id,
+        premises_id=premises_id,
+        district_id=premises.district_id,
+        route_id=route_id,
+        route_sequence=route_sequence,
+        tariff_group=group,
+        tariff_sub_code=sub_code,
+        phase=int(phase),
+        amperage=amperage,
+        contract_kw=contract_kw,
+        households=households,
+        medical_certificate=cert,
+        medical_valid_from=valid_from if cert else None,
+        medical_valid_to=valid_to if cert else None,
+        supply_state=supply_state,
+        connected_on=connected_on,
     )
     return values
 
@@ -108,9 +144,11 @@ def _parse(session: Session, principal: Principal, data: Mapping[str, Any], curr
 def _next_numbers(session: Session, district: District) -> tuple[str, str]:
     prefix = district.code
     last = session.scalar(
-        select(func.max(Subscription.subscription_number)).where(Subscription.subscription_number.like(f"{prefix}%"))
+        select(func.max(Subscription.subscription_number)).where(
+            Subscription.subscription_number.like(f"{prefix}%")
+        )
     )
-    seq = int(last[len(prefix):]) + 1 if last else 1
+    seq = int(last[len(prefix) :]) + 1 if last else 1
     last_file = session.scalar(select(func.max(Subscription.file_number)))
     file_no = int(last_file) + 1 if last_file else 1
     return f"{prefix}{seq:07d}", f"{file_no:08d}"
@@ -134,8 +172,13 @@ def open_subscription(
     session.add(sub)
     session.flush()
     audit.record(
-        session, actor=principal.username, action="subscription.open", subject_type="subscription",
-        subject_id=sub.id, at=clock.now(), after=_snapshot(sub) | {"bill_id": sub.bill_id, "number": number},
+        session,
+        actor=principal.username,
+        action="subscription.open",
+        subject_type="subscription",
+        subject_id=sub.id,
+        at=clock.now(),
+        after=_snapshot(sub) | {"bill_id": sub.bill_id, "number": number},
     )
     return sub
 
@@ -150,8 +193,14 @@ def update_subscription(
     for key, value in values.items():
         setattr(sub, key, value)
     audit.record(
-        session, actor=principal.username, action="subscription.update", subject_type="subscription",
-        subject_id=sub.id, at=clock.now(), before=before, after=_snapshot(sub),
+        session,
+        actor=principal.username,
+        action="subscription.update",
+        subject_type="subscription",
+        subject_id=sub.id,
+        at=clock.now(),
+        before=before,
+        after=_snapshot(sub),
     )
     session.flush()
     return sub
@@ -159,13 +208,17 @@ def update_subscription(
 
 def get_subscription(session: Session, *, principal: Principal, subscription_id: int) -> Subscription:
     principal.require(P.SUBSCRIPTIONS_VIEW)
-    sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id, subscription_scope(principal)))
+    sub = session.scalar(
+        select(Subscription).where(Subscription.id == subscription_id, subscription_scope(principal))
+    )
     if sub is None:
         raise NotFound("اشتراک پیدا نشد")
     return sub
 
 
-def subscriptions_of_customer(session: Session, *, principal: Principal, customer_id: int) -> list[Subscription]:
+def subscriptions_of_customer(
+    session: Session, *, principal: Principal, customer_id: int
+) -> list[Subscription]:
     if not principal.can(P.SUBSCRIPTIONS_VIEW):
         return []
     stmt = (

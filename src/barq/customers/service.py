@@ -34,8 +34,17 @@ CUSTOMER_KINDS = {"person": "شخص حقیقی", "organisation": "شخص حقو�
 ZONE_CODES = ("normal", "tropical1", "tropical2", "tropical3", "tropical4")
 
 _CUSTOMER_FIELDS = (
-    "kind", "first_name", "last_name", "father_name", "national_code", "org_name", "legal_id",
-    "is_government", "org_category", "mobile", "district_id",
+    "kind",
+    "first_name",
+    "last_name",
+    "father_name",
+    "national_code",
+    "org_name",
+    "legal_id",
+    "is_government",
+    "org_category",
+    "mobile",
+    "district_id",
 )
 
 
@@ -49,7 +58,9 @@ def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields}
 
 
-def _parse_customer(session: Session, data: Mapping[str, Any], principal: Principal, current: Customer | None) -> dict[str, Any]:
+def _parse_customer(
+    session: Session, data: Mapping[str, Any], principal: Principal, current: Customer | None
+) -> dict[str, Any]:
     form = Inputs(data)
     kind = form.choice("kind", "نوع مشترک", CUSTOMER_KINDS)
     values: dict[str, Any] = {"kind": kind}
@@ -80,7 +91,9 @@ def _parse_customer(session: Session, data: Mapping[str, Any], principal: Princi
     return values
 
 
-def create_customer(session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any]) -> Customer:
+def create_customer(
+    session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any]
+) -> Customer:
     principal.require(P.CUSTOMERS_EDIT)
     values = _parse_customer(session, data, principal, None)
     customer = Customer(**values, created_at=clock.now())
@@ -89,8 +102,13 @@ def create_customer(session: Session, *, principal: Principal, clock: Clock, dat
     if customer.mobile:
         session.add(Contact(customer_id=customer.id, kind="mobile", value=customer.mobile))
     audit.record(
-        session, actor=principal.username, action="customer.create", subject_type="customer",
-        subject_id=customer.id, at=clock.now(), after=_snapshot(customer, _CUSTOMER_FIELDS),
+        session,
+        actor=principal.username,
+        action="customer.create",
+        subject_type="customer",
+        subject_id=customer.id,
+        at=clock.now(),
+        after=_snapshot(customer, _CUSTOMER_FIELDS),
     )
     session.flush()
     return customer
@@ -106,8 +124,14 @@ def update_customer(
     for key, value in values.items():
         setattr(customer, key, value)
     audit.record(
-        session, actor=principal.username, action="customer.update", subject_type="customer",
-        subject_id=customer.id, at=clock.now(), before=before, after=_snapshot(customer, _CUSTOMER_FIELDS),
+        session,
+        actor=principal.username,
+        action="customer.update",
+        subject_type="customer",
+        subject_id=customer.id,
+        at=clock.now(),
+        before=before,
+        after=_snapshot(customer, _CUSTOMER_FIELDS),
     )
     session.flush()
     return customer
@@ -122,7 +146,9 @@ def get_customer(session: Session, *, principal: Principal, customer_id: int) ->
 
 
 def list_contacts(session: Session, *, customer_id: int) -> list[Contact]:
-    return list(session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id)))
+    return list(
+        session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id))
+    )
 
 
 def add_contact(
@@ -143,8 +169,13 @@ def add_contact(
     session.add(contact)
     session.flush()
     audit.record(
-        session, actor=principal.username, action="contact.add", subject_type="customer",
-        subject_id=customer_id, at=clock.now(), after={"kind": kind, "value": value},
+        session,
+        actor=principal.username,
+        action="contact.add",
+        subject_type="customer",
+        subject_id=customer_id,
+        at=clock.now(),
+        after={"kind": kind, "value": value},
     )
     return contact
 
@@ -178,8 +209,13 @@ def create_premises(
     session.add(premises)
     session.flush()
     audit.record(
-        session, actor=principal.username, action="premises.create", subject_type="premises",
-        subject_id=premises.id, at=clock.now(), after=_snapshot(premises, _PREMISES_FIELDS),
+        session,
+        actor=principal.username,
+        action="premises.create",
+        subject_type="premises",
+        subject_id=premises.id,
+        at=clock.now(),
+        after=_snapshot(premises, _PREMISES_FIELDS),
     )
     return premises
 
@@ -195,7 +231,12 @@ def get_premises(session: Session, *, principal: Principal, premises_id: int) ->
 
 
 def update_premises(
-    session: Session, *, principal: Principal, clock: Clock, premises_id: int, data: Mapping[str, Any],
+    session: Session,
+    *,
+    principal: Principal,
+    clock: Clock,
+    premises_id: int,
+    data: Mapping[str, Any],
     district_ids: set[int],
 ) -> Premises:
     principal.require(P.CUSTOMERS_EDIT)
@@ -204,8 +245,14 @@ def update_premises(
     for key, value in _parse_premises(data, principal, district_ids).items():
         setattr(premises, key, value)
     audit.record(
-        session, actor=principal.username, action="premises.update", subject_type="premises",
-        subject_id=premises.id, at=clock.now(), before=before, after=_snapshot(premises, _PREMISES_FIELDS),
+        session,
+        actor=principal.username,
+        action="premises.update",
+        subject_type="premises",
+        subject_id=premises.id,
+        at=clock.now(),
+        before=before,
+        after=_snapshot(premises, _PREMISES_FIELDS),
     )
     session.flush()
     return premises

@@ -51,34 +51,54 @@ def search(session: Session, *, principal: Principal, query: str) -> list[Hit]:
         else:
             parts = q.split()
             name_cond = [
-                or_(Customer.first_name.like(_like(p), escape="\\"), Customer.last_name.like(_like(p), escape="\\"),
-                    Customer.org_name.like(_like(p), escape="\\"))
+                or_(
+                    Customer.first_name.like(_like(p), escape="\\"),
+                    Customer.last_name.like(_like(p), escape="\\"),
+                    Customer.org_name.like(_like(p), escape="\\"),
+                )
                 for p in parts
             ]
-            stmt = select(Customer).where(*name_cond, customer_scope(principal)).order_by(Customer.id).limit(LIMIT)
+            stmt = (
+                select(Customer)
+                .where(*name_cond, customer_scope(principal))
+                .order_by(Customer.id)
+                .limit(LIMIT)
+            )
             hits += [_customer_hit(c, "نام") for c in session.scalars(stmt)]
         if cond:
             stmt = select(Customer).where(or_(*cond), customer_scope(principal)).limit(LIMIT)
             hits += [_customer_hit(c, "شناسه یا همراه") for c in session.scalars(stmt)]
     if principal.can(P.SUBSCRIPTIONS_VIEW) and is_number:
-        stmt = (
+        sub_stmt = (
             select(Subscription)
             .where(
-                or_(Subscription.subscription_number == digits, Subscription.file_number == digits.zfill(8),
-                    Subscription.bill_id == digits),
+                or_(
+                    Subscription.subscription_number == digits,
+                    Subscription.file_number == digits.zfill(8),
+                    Subscription.bill_id == digits,
+                ),
                 subscription_scope(principal),
             )
             .limit(LIMIT)
         )
-        for s in session.scalars(stmt):
-            hits.append(Hit("subscription", s.id, f"اشتراک {s.subscription_number}",
-                            f"شناسه قبض {s.bill_id} · پرونده {s.file_number}", "شماره اشتراک / پرونده / شناسه قبض"))
+        for s in session.scalars(sub_stmt):
+            hits.append(
+                Hit(
+                    "subscription",
+                    s.id,
+                    f"اشتراک {s.subscription_number}",
+                    f"شناسه قبض {s.bill_id} · پرونده {s.file_number}",
+                    "شماره اشتراک / پرونده / شناسه قبض",
+                )
+            )
     if principal.can(P.METERS_VIEW):
         serial = digits.upper() if is_number else q.upper().replace(" ", "")
         stmt2 = (
             select(Meter, MeterInstallation.subscription_id)
-            .outerjoin(MeterInstallation,
-                       (MeterInstallation.meter_id == Meter.id) & MeterInstallation.removed_on.is_(None))
+            .outerjoin(
+                MeterInstallation,
+                (MeterInstallation.meter_id == Meter.id) & MeterInstallation.removed_on.is_(None),
+            )
             .where(Meter.serial == serial)
         )
         for meter, sub_id in session.execute(stmt2):
@@ -86,11 +106,21 @@ def search(session: Session, *, principal: Principal, query: str) -> list[Hit]:
                 sub = session.get(Subscription, sub_id)
                 if sub is None or sub.district_id != principal.district_id:
                     continue
-            hits.append(Hit("meter", meter.id, f"کنتور {meter.serial}", f"ساخت {meter.manufacture_year}", "سریال کنتور"))
+            hits.append(
+                Hit(
+                    "meter",
+                    meter.id,
+                    f"کنتور {meter.serial}",
+                    f"ساخت {meter.manufacture_year}",
+                    "سریال کنتور",
+                )
+            )
     if principal.can(P.WORKORDERS_VIEW) and q.upper().startswith("WO-"):
         stmt3 = select(WorkOrder).where(WorkOrder.number == q.upper(), work_order_scope(principal))
-        hits += [Hit("work_order", w.id, f"دستورکار {w.number}", w.type_code, "شماره دستورکار")
-                 for w in session.scalars(stmt3)]
+        hits += [
+            Hit("work_order", w.id, f"دستورکار {w.number}", w.type_code, "شماره دستورکار")
+            for w in session.scalars(stmt3)
+        ]
     seen: set[tuple[str, int]] = set()
     unique: list[Hit] = []
     for h in hits:

@@ -23,7 +23,9 @@ from barq.web.templating import make_templates
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None
+) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(settings.database_url)
     app = FastAPI(
@@ -76,6 +78,9 @@ def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
     templates = request.app.state.templates
     principal = getattr(request.state, "principal", None)
     response: HTMLResponse = templates.TemplateResponse(
-        request, "error.html", {"status": status, "message": message, "principal": principal}, status_code=status
+        request,
+        "error.html",
+        {"status": status, "message": message, "principal": principal},
+        status_code=status,
     )
     return response

@@ -16,8 +16,12 @@ from barq.workorders.service import scope_clause
 
 router = APIRouter(include_in_schema=False)
 
-_HIT_URLS = {"customer": "/customers/{}", "subscription": "/subscriptions/{}", "meter": "/meters/{}",
-             "work_order": "/work-orders/{}"}
+_HIT_URLS = {
+    "customer": "/customers/{}",
+    "subscription": "/subscriptions/{}",
+    "meter": "/meters/{}",
+    "work_order": "/work-orders/{}",
+}
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -26,20 +30,28 @@ def home(page: PageDep) -> Response:
     stats: dict[str, int] = {}
     if principal.can(P.SUBSCRIPTIONS_VIEW):
         rows = db.execute(
-            select(Subscription.supply_state, func.count()).where(subscription_scope(principal))
+            select(Subscription.supply_state, func.count())
+            .where(subscription_scope(principal))
             .group_by(Subscription.supply_state)
         )
         stats.update({f"sub_{state}": n for state, n in rows})
     if principal.can(P.WORKORDERS_VIEW):
         open_states = ("created", "assigned", "in_progress")
         scope = scope_clause(principal)
-        stats["wo_open"] = db.scalar(
-            select(func.count()).select_from(WorkOrder).where(scope, WorkOrder.state.in_(open_states))
-        ) or 0
-        stats["wo_overdue"] = db.scalar(
-            select(func.count()).select_from(WorkOrder)
-            .where(scope, WorkOrder.state.in_(open_states), WorkOrder.due_at < page.clock.now())
-        ) or 0
+        stats["wo_open"] = (
+            db.scalar(
+                select(func.count()).select_from(WorkOrder).where(scope, WorkOrder.state.in_(open_states))
+            )
+            or 0
+        )
+        stats["wo_overdue"] = (
+            db.scalar(
+                select(func.count())
+                .select_from(WorkOrder)
+                .where(scope, WorkOrder.state.in_(open_states), WorkOrder.due_at < page.clock.now())
+            )
+            or 0
+        )
     return page.render("home.html", stats=stats)
 
 
