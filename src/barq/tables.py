@@ -2,6 +2,7 @@
 
 from barq import audit
 from barq.auth import models as auth_models
+from barq.billing import models as billing_models
 from barq.connections import models as connections_models
 from barq.contractors import models as contractors_models
 from barq.customers import models as customers_models
@@ -15,6 +16,7 @@ metadata = Base.metadata
 __all__ = [
     "audit",
     "auth_models",
+    "billing_models",
     "connections_models",
     "contractors_models",
     "customers_models",

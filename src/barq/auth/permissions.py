@@ -18,6 +18,9 @@ CONTRACTORS_VIEW = "contractors.view"
 TARIFFS_VIEW = "tariffs.view"
 USERS_MANAGE = "users.manage"
 AUDIT_VIEW = "audit.view"
+BILLS_VIEW = "bills.view"
+BILLING_RUN = "billing.run"
+BILLING_APPROVE = "billing.approve"
 
 ALL_PERMISSIONS: dict[str, str] = {
     CUSTOMERS_VIEW: "دیدن مشترکان",
@@ -35,9 +38,12 @@ ALL_PERMISSIONS: dict[str, str] = {
     TARIFFS_VIEW: "دیدن تعرفه‌ها",
     USERS_MANAGE: "مدیریت کاربران",
     AUDIT_VIEW: "دیدن سوابق تغییرات",
+    BILLS_VIEW: "دیدن صورتحساب‌ها",
+    BILLING_RUN: "اجرای صورتحساب دوره",
+    BILLING_APPROVE: "تأیید و صدور صورتحساب‌ها",
 }
 
-_OFFICE_VIEW = {CUSTOMERS_VIEW, SUBSCRIPTIONS_VIEW, METERS_VIEW, WORKORDERS_VIEW, TARIFFS_VIEW}
+_OFFICE_VIEW = {CUSTOMERS_VIEW, SUBSCRIPTIONS_VIEW, METERS_VIEW, WORKORDERS_VIEW, TARIFFS_VIEW, BILLS_VIEW}
 _MANAGER = _OFFICE_VIEW | {
     CUSTOMERS_EDIT,
     SUBSCRIPTIONS_EDIT,
@@ -47,6 +53,8 @@ _MANAGER = _OFFICE_VIEW | {
     WORKORDERS_CANCEL,
     CONTRACTORS_VIEW,
     AUDIT_VIEW,
+    BILLING_RUN,
+    BILLING_APPROVE,
 }
 
 DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
@@ -55,7 +63,7 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
         "کارشناس خدمات مشترکین",
         frozenset(_OFFICE_VIEW | {CUSTOMERS_EDIT, SUBSCRIPTIONS_EDIT, METERS_EDIT, WORKORDERS_CREATE}),
     ),
-    "revenue_clerk": ("کارشناس درآمد", frozenset(_OFFICE_VIEW | {WORKORDERS_CREATE})),
+    "revenue_clerk": ("کارشناس درآمد", frozenset(_OFFICE_VIEW | {WORKORDERS_CREATE, BILLING_RUN})),
     "head_of_unit": ("رئیس امور مشترکین", frozenset(_MANAGER)),
     "district_manager": ("مدیر امور برق", frozenset(_MANAGER)),
     "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK})),

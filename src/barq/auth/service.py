@@ -63,14 +63,17 @@ def _token_hash(token: str) -> str:
 
 
 def ensure_roles(session: Session) -> None:
-    """Create the default roles and their permissions where missing (never removes a company's changes)."""
+    """Create the default roles and give them every default permission they lack. A company narrows
+    access by giving users its own roles, not by removing permissions from a default role."""
     existing = set(session.scalars(select(Role.code)))
+    have = {(r, p) for r, p in session.execute(select(RolePermission.role_code, RolePermission.permission))}
     for code, (name, perms) in DEFAULT_ROLES.items():
-        if code in existing:
-            continue
-        session.add(Role(code=code, name=name))
-        session.flush()
-        session.add_all(RolePermission(role_code=code, permission=p) for p in sorted(perms))
+        if code not in existing:
+            session.add(Role(code=code, name=name))
+            session.flush()
+        session.add_all(
+            RolePermission(role_code=code, permission=p) for p in sorted(perms) if (code, p) not in have
+        )
     session.flush()
 
 

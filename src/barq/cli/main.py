@@ -17,9 +17,7 @@ from barq.network.models import District
 from barq.network.service import seed_reference_data
 from barq.settings import get_settings
 
-app = typer.Typer(
-    help="برق — customer services and revenue collection", no_args_is_help=True, add_completion=False
-)
+app = typer.Typer(help="برق — customer services and revenue collection", no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 user_app = typer.Typer(help="Users and API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -137,9 +135,9 @@ def _fail(exc: BarqError) -> None:
 
 
 def _register_plugins() -> None:
-    from barq.cli import check_id, demo, tariff
+    from barq.cli import billing, check_id, demo, tariff
 
-    for module in (check_id, demo, tariff):
+    for module in (billing, check_id, demo, tariff):
         module.register(app)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Integer, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from barq.db import Base, BigId
@@ -51,3 +51,50 @@ class MeterInstallation(Base):
     initial_read: Mapped[int] = mapped_column(Integer, default=0)
     final_read: Mapped[int | None] = mapped_column(Integer)
     reason: Mapped[str | None] = mapped_column(String(120))
+
+
+READ_CODES = {
+    "read": "قرائت شد",
+    "door_closed": "در بسته",
+    "broken": "کنتور خراب یا متوقف",
+    "missing": "کنتور مفقود",
+    "tamper": "مشکوک به دستکاری",
+    "replaced": "کنتور تعویض شده",
+    "self": "خوداظهاری",
+    "hazard": "خطر جانی",
+    "estimate": "علی‌الحساب",
+}
+
+
+class MeterRead(Base):
+    """One read (or no-access code) of a subscription's meter, and the consumption it gives once validated.
+
+    ``kwh`` (and the TOU parts) are the consumption from ``prev_read_on`` to ``read_on``; they are set
+    when the read is validated (status ``valid``) and are what a bill run prices. An estimate
+    (علی‌الحساب) has ``estimated`` set. Large table: it carries ``subscription_id`` for partitioning.
+    """
+
+    __tablename__ = "meter_read"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "read_on", "source"),
+        CheckConstraint("status IN ('valid', 'exception', 'rejected')", name="status"),
+        Index("ix_meter_read_read_on", "read_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"))
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meter.id"))
+    read_on: Mapped[date] = mapped_column(Date)
+    code: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(12))
+    active: Mapped[int | None] = mapped_column(BigInteger)
+    peak: Mapped[int | None] = mapped_column(BigInteger)
+    offpeak: Mapped[int | None] = mapped_column(BigInteger)
+    maximeter_kw: Mapped[int | None] = mapped_column(Integer)
+    reactive: Mapped[int | None] = mapped_column(BigInteger)
+    prev_read_on: Mapped[date | None] = mapped_column(Date)
+    kwh: Mapped[int | None] = mapped_column(BigInteger)
+    peak_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    offpeak_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(10), default="valid")

@@ -17,7 +17,7 @@ from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
 from barq.errors import BarqError, NotAuthenticated
 from barq.settings import Settings, get_settings
-from barq.web.routes import customers, home, login, meters, subscriptions, workorders
+from barq.web.routes import billruns, customers, home, login, meters, subscriptions, workorders
 from barq.web.templating import make_templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,7 +45,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api_router)
-    for module in (login, home, customers, subscriptions, meters, workorders):
+    for module in (login, home, customers, subscriptions, meters, workorders, billruns):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)
