@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lock_seconds: int = 300
     page_size: int = 25
+    bill_due_days: int = 10
+    bill_run_chunk: int = 50_000
+    bill_low_factor: float = 0.25
+    bill_high_factor: float = 3.0
     data_dir: Path = Path(__file__).parent / "data"
 
 

@@ -33,6 +33,7 @@ from barq.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from barq.rating.book import TariffLibrary
 from barq.rating.engine import LINE_CODES, DemandInput
 from barq.rating.vector import RatingColumns, VectorResult, rate_bills
+from barq.settings import Settings
 
 I64 = NDArray[np.int64]
 CHUNK = 50_000
@@ -54,6 +55,12 @@ class RunOptions:
     low_factor: float = 0.25
     high_factor: float = 3.0
     due_days: int = 10
+
+
+def run_options(settings: Settings) -> RunOptions:
+    return RunOptions(
+        low_factor=settings.bill_low_factor, high_factor=settings.bill_high_factor, due_days=settings.bill_due_days
+    )
 
 
 def cycle_window(cycle: int) -> tuple[date, date]:

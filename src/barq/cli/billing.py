@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from barq.auth.service import SYSTEM
 from barq.billing.models import BillRun, BillRunException
-from barq.billing.service import EXCEPTION_KINDS, approve_bill_run, rate_bill_run, start_bill_run
+from barq.billing.service import EXCEPTION_KINDS, approve_bill_run, rate_bill_run, run_options, start_bill_run
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker, transaction
 from barq.errors import BarqError
@@ -71,6 +71,7 @@ def bill_run(
                     cycle=parse_cycle(cycle),
                     district_ids=ids,
                     route_ids=list(route or []),
+                    options=run_options(settings),
                 ).id
         else:
             run_id = resume
@@ -86,7 +87,14 @@ def bill_run(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            run = rate_bill_run(factory, run_id=run_id, library=load_default_library(), clock=clock, progress=step)
+            run = rate_bill_run(
+                factory,
+                run_id=run_id,
+                library=load_default_library(),
+                clock=clock,
+                progress=step,
+                chunk_size=settings.bill_run_chunk,
+            )
         _summary(factory, run)
         if approve:
             with transaction(factory) as session:

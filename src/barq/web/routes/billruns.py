@@ -19,6 +19,7 @@ from barq.billing.service import (
     cycle_of,
     hold_bill,
     rate_bill_run,
+    run_options,
     start_bill_run,
 )
 from barq.calendar import jalali_month_name
@@ -42,7 +43,11 @@ def _launch(request: Request, run_id: int) -> None:
     jobs.start(
         _job_key(run_id),
         lambda: rate_bill_run(
-            app.state.sessionmaker, run_id=run_id, library=load_default_library(), clock=app.state.clock
+            app.state.sessionmaker,
+            run_id=run_id,
+            library=load_default_library(),
+            clock=app.state.clock,
+            chunk_size=app.state.settings.bill_run_chunk,
         ),
     )
 
@@ -106,7 +111,12 @@ async def run_start(page: PageDep, request: Request) -> Response:
         form.done()
         assert cycle is not None
         run = start_bill_run(
-            page.db, principal=page.principal, clock=page.clock, cycle=cycle, district_ids=district_ids
+            page.db,
+            principal=page.principal,
+            clock=page.clock,
+            cycle=cycle,
+            district_ids=district_ids,
+            options=run_options(page.settings),
         )
     except ValidationError as exc:
         page.db.rollback()
