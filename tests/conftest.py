@@ -8,26 +8,34 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from argon2 import PasswordHasher
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
+from barq.auth import service as auth_service
 from barq.clock import FixedClock
 from barq.db import make_engine, make_sessionmaker
 from barq.tables import metadata
 from tests.factories import World, build_world
 
 PG_URL = os.environ.get("BARQ_TEST_DATABASE_URL")
+# each pytest-xdist worker gets its own schema in the one test database
+PG_SCHEMA = "test_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 _pg_engine: Engine | None = None
+
+# Sign-ins in tests need not resist guessing: a cheap argon2 keeps the suite fast.
+auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 def _pg() -> Engine:
     global _pg_engine
     if _pg_engine is None:
         assert PG_URL
-        _pg_engine = make_engine(PG_URL)
+        url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={PG_SCHEMA}"})
+        _pg_engine = make_engine(url.render_as_string(hide_password=False))
         with _pg_engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
+            conn.execute(text(f"CREATE SCHEMA {PG_SCHEMA}"))
         metadata.create_all(_pg_engine)
     return _pg_engine
 

@@ -16,10 +16,6 @@ _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 def make_app_client(world: World) -> TestClient:
     url = world.engine.url.render_as_string(hide_password=False)
     app = create_app(Settings(database_url=url, company_code=COMPANY_CODE), engine=world.engine, clock=world.clock)
-    if not any(getattr(r, "path", "").startswith("/premises") for r in app.routes):
-        from barq.web.routes import premises  # until app.py includes it
-
-        app.include_router(premises.router)
     return TestClient(app)
 
 

@@ -149,7 +149,6 @@ class _Due:
     medical_from: NDArray[np.datetime64]
     medical_to: NDArray[np.datetime64]
     contract_kw: I64
-    multiplier: I64
     active: NDArray[np.bool_]
 
     def take(self, idx: I64) -> _Due:
@@ -165,7 +164,6 @@ class _Due:
             medical_from=self.medical_from[idx],
             medical_to=self.medical_to[idx],
             contract_kw=self.contract_kw[idx],
-            multiplier=self.multiplier[idx],
             active=self.active[idx],
         )
 
@@ -189,11 +187,9 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
         where.append("(r.cycle_days IS NULL OR r.cycle_days <> 60)")
     sql = (
         "SELECT s.id, s.bill_id, s.tariff_group, s.tariff_sub_code, p.zone, s.households, s.medical_valid_from, "
-        "s.medical_valid_to, CAST(s.contract_kw AS INTEGER), COALESCE(m.multiplier, 1), s.supply_state "
+        "s.medical_valid_to, CAST(s.contract_kw AS INTEGER), s.supply_state "
         "FROM subscription s JOIN premises p ON p.id = s.premises_id "
         "LEFT JOIN route r ON r.id = s.route_id "
-        "LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL "
-        "LEFT JOIN meter m ON m.id = mi.meter_id "
         f"WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.subscription_id = s.id AND b.cycle = {ph}) "
         f"AND NOT EXISTS (SELECT 1 FROM bill_run_exception e WHERE e.subscription_id = s.id AND e.run_id = {ph}) "
         f"AND {' AND '.join(where)} ORDER BY s.id"
@@ -205,11 +201,9 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
     if not rows:
         e = np.array([], dtype=np.int64)
         d = np.array([], dtype="datetime64[D]")
-        return _Due(e, e, e, e, (), e, (), e, d, d, e, e, np.array([], dtype=bool))
+        return _Due(e, e, e, e, (), e, (), e, d, d, e, np.array([], dtype=bool))
     cols = list(zip(*rows, strict=True))
     ids = np.array(cols[0], dtype=np.int64)
-    keep = np.ones(len(ids), dtype=bool)  # a subscription with two open installations appears twice
-    keep[1:] = ids[1:] != ids[:-1]
     sub_codes = tuple(sorted(set(cols[3])))
     zones = tuple(sorted(set(cols[4])))
     sub_index = {s: i for i, s in enumerate(sub_codes)}
@@ -229,9 +223,8 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
         medical_from=med_from,
         medical_to=med_to,
         contract_kw=np.array(cols[8], dtype=np.int64),
-        multiplier=np.array(cols[9], dtype=np.int64),
-        active=np.array([v == "active" for v in cols[10]], dtype=bool),
-    ).take(np.flatnonzero(keep))
+        active=np.array([v == "active" for v in cols[9]], dtype=bool),
+    )
 
 
 def _history(session: Session, cycle: int, ids: I64) -> tuple[I64, I64]:
@@ -366,14 +359,17 @@ def _rate_chunk(
     cur_d = found.cur_date[rp]
     kwh = found.kwh[rp]
     medical = (billed.medical_from <= cur_d) & (cur_d <= billed.medical_to)
+    # Demand sub-codes always carry their demand readings (a missing maximeter reads as 0, so the minimum
+    # share of the contract demand applies). Reads hold real kWh (register difference × multiplier).
+    demand_subs = np.array([c in demand_codes(library) for c in billed.sub_codes], dtype=bool)
+    is_demand = demand_subs[billed.sub_code] if len(billed.sub_codes) else np.zeros(len(billed.ids), dtype=bool)
     demand = {
         int(i): DemandInput(
             contract_kw=int(billed.contract_kw[i]),
-            maximeter_kw=_dec(found.maximeter_kw[rp[i]]),
+            maximeter_kw=_dec(max(found.maximeter_kw[rp[i]], 0)),
             reactive_kvarh=int(max(found.reactive[rp[i]], 0)),
-            multiplier=int(billed.multiplier[i]),
         )
-        for i in np.flatnonzero(found.maximeter_kw[rp] >= 0)
+        for i in np.flatnonzero(is_demand | (found.maximeter_kw[rp] >= 0))
     }
     cols = RatingColumns(
         group=billed.group,
@@ -496,7 +492,14 @@ def _rate_chunk(
     return len(due.ids)
 
 
-def _dec(v: np.int64) -> Decimal:
+def demand_codes(library: TariffLibrary) -> frozenset[str]:
+    """Sub-codes that any book prices as demand customers."""
+    return frozenset(
+        code for book in library.books for g in book.groups.values() for code, sc in g.sub_codes.items() if sc.demand
+    )
+
+
+def _dec(v: np.int64 | int) -> Decimal:
     return Decimal(int(v))
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.auth.service import create_api_key, create_user, ensure_roles, get_user
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker, transaction
@@ -146,3 +147,7 @@ _register_plugins()
 
 def main() -> None:  # pragma: no cover
     sys.exit(app())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -12,19 +12,31 @@ from barq import audit
 from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.clock import Clock
+from barq.connections.service import get_subscription
 from barq.errors import NotFound
 from barq.inputs import Inputs
-from barq.connections.service import get_subscription
 from barq.metering.models import METER_KINDS, REGISTERS_BY_KIND, Meter, MeterInstallation
 
 KIND_NAMES = {"single": "تک‌تعرفه", "tou": "چندتعرفه (زمان‌دار)", "demand": "دیماندی"}
 STATE_NAMES = {"in_stock": "در انبار", "installed": "نصب‌شده", "faulty": "معیوب", "retired": "اسقاط"}
 ACCURACY_CLASSES = ("0.2S", "0.5S", "1", "2")
-_FIELDS = ("serial", "kind", "registers", "digits", "multiplier", "phase", "accuracy_class",
-           "manufacturer", "manufacture_year", "state")
+_FIELDS = (
+    "serial",
+    "kind",
+    "registers",
+    "digits",
+    "multiplier",
+    "phase",
+    "accuracy_class",
+    "manufacturer",
+    "manufacture_year",
+    "state",
+)
 
 
-def _parse(session: Session, data: Mapping[str, Any], current: Meter | None, this_year: int) -> dict[str, Any]:
+def _parse(
+    session: Session, data: Mapping[str, Any], current: Meter | None, this_year: int
+) -> dict[str, Any]:
     form = Inputs(data)
     serial = form.text("serial", "سریال کنتور", max_len=20)
     if serial:
@@ -42,7 +54,9 @@ def _parse(session: Session, data: Mapping[str, Any], current: Meter | None, thi
         "phase": form.choice("phase", "فاز", ("1", "3")),
         "accuracy_class": form.choice("accuracy_class", "کلاس دقت", ACCURACY_CLASSES),
         "manufacturer": form.text("manufacturer", "سازنده", required=False, max_len=60),
-        "manufacture_year": form.integer("manufacture_year", "سال ساخت (میلادی)", min_value=1950, max_value=this_year),
+        "manufacture_year": form.integer(
+            "manufacture_year", "سال ساخت (میلادی)", min_value=1950, max_value=this_year
+        ),
     }
     if values["phase"] is not None:
         values["phase"] = int(values["phase"])
@@ -56,8 +70,13 @@ def create_meter(session: Session, *, principal: Principal, clock: Clock, data: 
     session.add(meter)
     session.flush()
     audit.record(
-        session, actor=principal.username, action="meter.create", subject_type="meter", subject_id=meter.id,
-        at=clock.now(), after={f: getattr(meter, f) for f in _FIELDS},
+        session,
+        actor=principal.username,
+        action="meter.create",
+        subject_type="meter",
+        subject_id=meter.id,
+        at=clock.now(),
+        after={f: getattr(meter, f) for f in _FIELDS},
     )
     return meter
 
@@ -71,8 +90,14 @@ def update_meter(
     for key, value in _parse(session, data, meter, clock.today().year).items():
         setattr(meter, key, value)
     audit.record(
-        session, actor=principal.username, action="meter.update", subject_type="meter", subject_id=meter.id,
-        at=clock.now(), before=before, after={f: getattr(meter, f) for f in _FIELDS},
+        session,
+        actor=principal.username,
+        action="meter.update",
+        subject_type="meter",
+        subject_id=meter.id,
+        at=clock.now(),
+        before=before,
+        after={f: getattr(meter, f) for f in _FIELDS},
     )
     session.flush()
     return meter
@@ -148,15 +173,26 @@ def install_meter(
             old_meter.state = "retired"
     meter.state = "installed"
     inst = MeterInstallation(
-        subscription_id=sub.id, meter_id=meter.id, installed_on=installed_on, initial_read=initial_read,
+        subscription_id=sub.id,
+        meter_id=meter.id,
+        installed_on=installed_on,
+        initial_read=initial_read,
         reason=reason,
     )
     session.add(inst)
     session.flush()
     audit.record(
-        session, actor=principal.username, action="meter.install", subject_type="subscription",
-        subject_id=sub.id, at=clock.now(),
+        session,
+        actor=principal.username,
+        action="meter.install",
+        subject_type="subscription",
+        subject_id=sub.id,
+        at=clock.now(),
         before={"meter_installation_id": old.id, "final_read": final_read} if old else None,
-        after={"serial": meter.serial, "installed_on": installed_on.isoformat(), "initial_read": initial_read},
+        after={
+            "serial": meter.serial,
+            "installed_on": installed_on.isoformat(),
+            "initial_read": initial_read,
+        },
     )
     return inst

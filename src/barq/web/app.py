@@ -11,13 +11,24 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 
+import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.api.errors import problem_response
 from barq.api.routes import router as api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
 from barq.errors import BarqError, NotAuthenticated
 from barq.settings import Settings, get_settings
-from barq.web.routes import billruns, customers, home, login, meters, subscriptions, workorders
+from barq.web.routes import (
+    billruns,
+    bills,
+    customers,
+    home,
+    login,
+    meters,
+    premises,
+    subscriptions,
+    workorders,
+)
 from barq.web.templating import make_templates
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -45,7 +56,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api_router)
-    for module in (login, home, customers, subscriptions, meters, workorders, billruns):
+    for module in (login, home, customers, subscriptions, premises, meters, workorders, billruns, bills):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

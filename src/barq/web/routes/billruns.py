@@ -26,6 +26,7 @@ from barq.calendar import jalali_month_name
 from barq.connections.models import Subscription
 from barq.errors import NotFound, ValidationError
 from barq.inputs import Inputs
+from barq.network.models import Route
 from barq.network.service import district_names
 from barq.rating.book import load_default_library
 from barq.reports.listing import paginate
@@ -162,8 +163,22 @@ def run_detail(page: PageDep, run_id: int, kind: str = "", p: int = 1, flash: st
             .group_by(BillRunException.kind)
         ).all()
     )
+    routes: list[tuple[int, str]] = []
+    if run.state == "issued":
+        routes = [
+            (rid, code)
+            for rid, code in page.db.execute(
+                select(Route.id, Route.code)
+                .join(Subscription, Subscription.route_id == Route.id)
+                .join(Bill, Bill.subscription_id == Subscription.id)
+                .where(Bill.cycle == run.cycle, Bill.run_id == run.id)
+                .group_by(Route.id, Route.code)
+                .order_by(Route.code)
+            )
+        ]
     return page.render(
         "billruns/detail.html",
+        routes=routes,
         rows=rows,
         kinds=EXCEPTION_KINDS,
         counts=counts,
