@@ -1,8 +1,8 @@
-"""foundation master data, auth, work orders, audit
+"""foundation: master data, auth, work orders, audit, reads, bills
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 05:25:27.214508
+Create Date: 2026-11-28 06:16:44.619550
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,29 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
 
+    op.create_table('bill_run',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('cycle', sa.Integer(), nullable=False),
+    sa.Column('district_ids', sa.JSON(), nullable=False),
+    sa.Column('route_ids', sa.JSON(), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('due_count', sa.Integer(), nullable=False),
+    sa.Column('rated_count', sa.Integer(), nullable=False),
+    sa.Column('exception_count', sa.Integer(), nullable=False),
+    sa.Column('issued_count', sa.Integer(), nullable=False),
+    sa.Column('amount_total', sa.BigInteger(), nullable=False),
+    sa.Column('created_by', sa.String(length=60), nullable=False),
+    sa.Column('created_at', barq.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('rated_at', barq.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('approved_by', sa.String(length=60), nullable=True),
+    sa.Column('issued_at', barq.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('options', sa.JSON(), nullable=False),
+    sa.CheckConstraint("state IN ('rating', 'review', 'issued', 'cancelled')", name=op.f('ck_bill_run_state')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_run'))
+    )
+    with op.batch_alter_table('bill_run', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bill_run_cycle'), ['cycle'], unique=False)
+
     op.create_table('climate_zone',
     sa.Column('code', sa.String(length=16), nullable=False),
     sa.Column('name', sa.String(length=60), nullable=False),
@@ -57,30 +80,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contractor')),
     sa.UniqueConstraint('legal_id', name=op.f('uq_contractor_legal_id'))
     )
-    op.create_table('customer',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('kind', sa.String(length=12), nullable=False),
-    sa.Column('first_name', sa.String(length=60), nullable=True),
-    sa.Column('last_name', sa.String(length=80), nullable=True),
-    sa.Column('father_name', sa.String(length=60), nullable=True),
-    sa.Column('national_code', sa.String(length=10), nullable=True),
-    sa.Column('org_name', sa.String(length=200), nullable=True),
-    sa.Column('legal_id', sa.String(length=11), nullable=True),
-    sa.Column('is_government', sa.Boolean(), nullable=False),
-    sa.Column('org_category', sa.String(length=40), nullable=True),
-    sa.Column('mobile', sa.String(length=11), nullable=True),
-    sa.Column('created_at', barq.db.UTCDateTime(timezone=True), nullable=False),
-    sa.CheckConstraint("(kind = 'person' AND national_code IS NOT NULL) OR (kind = 'organisation' AND legal_id IS NOT NULL)", name=op.f('ck_customer_identifier')),
-    sa.CheckConstraint("kind IN ('person', 'organisation')", name=op.f('ck_customer_kind')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer')),
-    sa.UniqueConstraint('legal_id', name=op.f('uq_customer_legal_id')),
-    sa.UniqueConstraint('national_code', name=op.f('uq_customer_national_code'))
-    )
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_customer_last_name'), ['last_name'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customer_mobile'), ['mobile'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customer_org_name'), ['org_name'], unique=False)
-
     op.create_table('login_failure',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('client', sa.String(length=64), nullable=False),
@@ -116,19 +115,6 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=80), nullable=False),
     sa.PrimaryKeyConstraint('code', name=op.f('pk_role'))
     )
-    op.create_table('contact',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('kind', sa.String(length=8), nullable=False),
-    sa.Column('value', sa.String(length=120), nullable=False),
-    sa.Column('note', sa.String(length=200), nullable=True),
-    sa.CheckConstraint("kind IN ('mobile', 'phone', 'email')", name=op.f('ck_contact_kind')),
-    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_contact_customer_id_customer')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact'))
-    )
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contact_customer_id'), ['customer_id'], unique=False)
-
     op.create_table('district',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('company_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -163,6 +149,33 @@ def upgrade() -> None:
     with op.batch_alter_table('contract', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contract_contractor_id'), ['contractor_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contract_district_id'), ['district_id'], unique=False)
+
+    op.create_table('customer',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=12), nullable=False),
+    sa.Column('first_name', sa.String(length=60), nullable=True),
+    sa.Column('last_name', sa.String(length=80), nullable=True),
+    sa.Column('father_name', sa.String(length=60), nullable=True),
+    sa.Column('national_code', sa.String(length=10), nullable=True),
+    sa.Column('org_name', sa.String(length=200), nullable=True),
+    sa.Column('legal_id', sa.String(length=11), nullable=True),
+    sa.Column('is_government', sa.Boolean(), nullable=False),
+    sa.Column('org_category', sa.String(length=40), nullable=True),
+    sa.Column('mobile', sa.String(length=11), nullable=True),
+    sa.Column('district_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('created_at', barq.db.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("(kind = 'person' AND national_code IS NOT NULL) OR (kind = 'organisation' AND legal_id IS NOT NULL)", name=op.f('ck_customer_identifier')),
+    sa.CheckConstraint("kind IN ('person', 'organisation')", name=op.f('ck_customer_kind')),
+    sa.ForeignKeyConstraint(['district_id'], ['district.id'], name=op.f('fk_customer_district_id_district')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer')),
+    sa.UniqueConstraint('legal_id', name=op.f('uq_customer_legal_id')),
+    sa.UniqueConstraint('national_code', name=op.f('uq_customer_national_code'))
+    )
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_customer_district_id'), ['district_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_last_name'), ['last_name'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_mobile'), ['mobile'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_org_name'), ['org_name'], unique=False)
 
     op.create_table('premises',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -224,6 +237,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_api_key')),
     sa.UniqueConstraint('prefix', name=op.f('uq_api_key_prefix'))
     )
+    op.create_table('contact',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=8), nullable=False),
+    sa.Column('value', sa.String(length=120), nullable=False),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.CheckConstraint("kind IN ('mobile', 'phone', 'email')", name=op.f('ck_contact_kind')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], name=op.f('fk_contact_customer_id_customer')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact'))
+    )
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contact_customer_id'), ['customer_id'], unique=False)
+
     op.create_table('subscription',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('subscription_number', sa.String(length=14), nullable=False),
@@ -288,6 +314,33 @@ def upgrade() -> None:
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_session_user_id'), ['user_id'], unique=False)
 
+    op.create_table('bill',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('cycle', sa.Integer(), nullable=False),
+    sa.Column('state', sa.String(length=10), nullable=False),
+    sa.Column('prev_read_on', sa.Date(), nullable=False),
+    sa.Column('cur_read_on', sa.Date(), nullable=False),
+    sa.Column('days', sa.SmallInteger(), nullable=False),
+    sa.Column('kwh', sa.BigInteger(), nullable=False),
+    sa.Column('peak_kwh', sa.BigInteger(), nullable=True),
+    sa.Column('offpeak_kwh', sa.BigInteger(), nullable=True),
+    sa.Column('estimated', sa.Boolean(), nullable=False),
+    sa.Column('total', sa.BigInteger(), nullable=False),
+    sa.Column('carry_in', sa.BigInteger(), nullable=False),
+    sa.Column('payable', sa.BigInteger(), nullable=False),
+    sa.Column('carry_out', sa.BigInteger(), nullable=False),
+    sa.Column('payment_id', sa.String(length=13), nullable=True),
+    sa.Column('due_on', sa.Date(), nullable=True),
+    sa.Column('issued_on', sa.Date(), nullable=True),
+    sa.Column('exception', sa.String(length=16), nullable=True),
+    sa.CheckConstraint("state IN ('draft', 'held', 'issued', 'cancelled')", name=op.f('ck_bill_state')),
+    sa.ForeignKeyConstraint(['run_id'], ['bill_run.id'], name=op.f('fk_bill_run_id_bill_run')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_bill_subscription_id_subscription')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill')),
+    sa.UniqueConstraint('cycle', 'subscription_id', name=op.f('uq_bill_cycle_subscription_id'))
+    )
     op.create_table('meter_installation',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -304,6 +357,33 @@ def upgrade() -> None:
     with op.batch_alter_table('meter_installation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_meter_installation_meter_id'), ['meter_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_meter_installation_subscription_id'), ['subscription_id'], unique=False)
+
+    op.create_table('meter_read',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('meter_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('read_on', sa.Date(), nullable=False),
+    sa.Column('code', sa.String(length=12), nullable=False),
+    sa.Column('source', sa.String(length=12), nullable=False),
+    sa.Column('active', sa.BigInteger(), nullable=True),
+    sa.Column('peak', sa.BigInteger(), nullable=True),
+    sa.Column('offpeak', sa.BigInteger(), nullable=True),
+    sa.Column('maximeter_kw', sa.Integer(), nullable=True),
+    sa.Column('reactive', sa.BigInteger(), nullable=True),
+    sa.Column('prev_read_on', sa.Date(), nullable=True),
+    sa.Column('kwh', sa.BigInteger(), nullable=True),
+    sa.Column('peak_kwh', sa.BigInteger(), nullable=True),
+    sa.Column('offpeak_kwh', sa.BigInteger(), nullable=True),
+    sa.Column('estimated', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.CheckConstraint("status IN ('valid', 'exception', 'rejected')", name=op.f('ck_meter_read_status')),
+    sa.ForeignKeyConstraint(['meter_id'], ['meter.id'], name=op.f('fk_meter_read_meter_id_meter')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_meter_read_subscription_id_subscription')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_meter_read')),
+    sa.UniqueConstraint('subscription_id', 'read_on', 'source', name=op.f('uq_meter_read_subscription_id_read_on_source'))
+    )
+    with op.batch_alter_table('meter_read', schema=None) as batch_op:
+        batch_op.create_index('ix_meter_read_read_on', ['read_on'], unique=False)
 
     op.create_table('work_order',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -339,6 +419,40 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_work_order_subscription_id'), ['subscription_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_order_type_code'), ['type_code'], unique=False)
 
+    op.create_table('bill_line',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('bill_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subscription_id', sa.BigInteger(), nullable=False),
+    sa.Column('seq', sa.SmallInteger(), nullable=False),
+    sa.Column('code', sa.String(length=24), nullable=False),
+    sa.Column('part', sa.SmallInteger(), nullable=False),
+    sa.Column('version', sa.String(length=16), nullable=False),
+    sa.Column('quantity_milli', sa.BigInteger(), nullable=False),
+    sa.Column('rate_milli', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(['bill_id'], ['bill.id'], name=op.f('fk_bill_line_bill_id_bill')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_line'))
+    )
+    with op.batch_alter_table('bill_line', schema=None) as batch_op:
+        batch_op.create_index('ix_bill_line_bill_id', ['bill_id'], unique=False)
+
+    op.create_table('bill_run_exception',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('subscription_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('bill_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('detail', sa.String(length=300), nullable=False),
+    sa.Column('resolution', sa.String(length=16), nullable=True),
+    sa.ForeignKeyConstraint(['bill_id'], ['bill.id'], name=op.f('fk_bill_run_exception_bill_id_bill')),
+    sa.ForeignKeyConstraint(['run_id'], ['bill_run.id'], name=op.f('fk_bill_run_exception_run_id_bill_run')),
+    sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_bill_run_exception_subscription_id_subscription')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_run_exception')),
+    sa.UniqueConstraint('run_id', 'subscription_id', name=op.f('uq_bill_run_exception_run_id_subscription_id'))
+    )
+    with op.batch_alter_table('bill_run_exception', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bill_run_exception_run_id'), ['run_id'], unique=False)
+
     # ### end Alembic commands ###
     triggers = SQLITE_TRIGGERS if op.get_bind().dialect.name == "sqlite" else PG_TRIGGERS
     for stmt in triggers:
@@ -347,6 +461,14 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('bill_run_exception', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bill_run_exception_run_id'))
+
+    op.drop_table('bill_run_exception')
+    with op.batch_alter_table('bill_line', schema=None) as batch_op:
+        batch_op.drop_index('ix_bill_line_bill_id')
+
+    op.drop_table('bill_line')
     with op.batch_alter_table('work_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_work_order_type_code'))
         batch_op.drop_index(batch_op.f('ix_work_order_subscription_id'))
@@ -357,11 +479,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_work_order_contractor_id'))
 
     op.drop_table('work_order')
+    with op.batch_alter_table('meter_read', schema=None) as batch_op:
+        batch_op.drop_index('ix_meter_read_read_on')
+
+    op.drop_table('meter_read')
     with op.batch_alter_table('meter_installation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_meter_installation_subscription_id'))
         batch_op.drop_index(batch_op.f('ix_meter_installation_meter_id'))
 
     op.drop_table('meter_installation')
+    op.drop_table('bill')
     with op.batch_alter_table('user_session', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_session_user_id'))
 
@@ -374,6 +501,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_subscription_customer_id'))
 
     op.drop_table('subscription')
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contact_customer_id'))
+
+    op.drop_table('contact')
     op.drop_table('api_key')
     op.drop_table('user_account')
     with op.batch_alter_table('route', schema=None) as batch_op:
@@ -386,6 +517,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_premises_district_id'))
 
     op.drop_table('premises')
+    with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_org_name'))
+        batch_op.drop_index(batch_op.f('ix_customer_mobile'))
+        batch_op.drop_index(batch_op.f('ix_customer_last_name'))
+        batch_op.drop_index(batch_op.f('ix_customer_district_id'))
+
+    op.drop_table('customer')
     with op.batch_alter_table('contract', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contract_district_id'))
         batch_op.drop_index(batch_op.f('ix_contract_contractor_id'))
@@ -393,10 +531,6 @@ def downgrade() -> None:
     op.drop_table('contract')
     op.drop_table('role_permission')
     op.drop_table('district')
-    with op.batch_alter_table('contact', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contact_customer_id'))
-
-    op.drop_table('contact')
     op.drop_table('role')
     op.drop_table('meter')
     with op.batch_alter_table('login_failure', schema=None) as batch_op:
@@ -404,15 +538,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_login_failure_at'))
 
     op.drop_table('login_failure')
-    with op.batch_alter_table('customer', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customer_org_name'))
-        batch_op.drop_index(batch_op.f('ix_customer_mobile'))
-        batch_op.drop_index(batch_op.f('ix_customer_last_name'))
-
-    op.drop_table('customer')
     op.drop_table('contractor')
     op.drop_table('company')
     op.drop_table('climate_zone')
+    with op.batch_alter_table('bill_run', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bill_run_cycle'))
+
+    op.drop_table('bill_run')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
 

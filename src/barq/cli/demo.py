@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -21,24 +22,25 @@ def demo(
     accounts: Annotated[int, typer.Option(help="Number of subscriptions to generate")] = 50_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same province)")] = 1405,
     database_url: Annotated[str, typer.Option(help="Where to build it")] = "sqlite:///barq-demo.db",
-    rebuild: Annotated[
-        bool, typer.Option("--rebuild/--keep", help="Rebuild even if the file exists")
-    ] = False,
+    rebuild: Annotated[bool, typer.Option("--rebuild/--keep", help="Rebuild even if the file exists")] = False,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the site afterwards")] = True,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    months: Annotated[int, typer.Option(help="Months of reads and bills before today")] = 12,
 ) -> None:
     """Build the demo province (11 districts, customers, subscriptions, meters, contractors, users)
     and serve it, printing the address and one login per role."""
     from barq.cli.main import upgrade_database
+    from barq.clock import FixedClock
     from barq.db import make_engine
     from barq.demo.generator import DEMO_PASSWORD, build_demo, demo_logins, is_built
+    from barq.demo.history import build_history
+
+    clock = FixedClock()  # the demo is the same on every day it is built
 
     if accounts < 1:
         raise typer.BadParameter("accounts must be at least 1")
-    sqlite_path = (
-        Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
-    )
+    sqlite_path = Path(database_url.removeprefix("sqlite:///")) if database_url.startswith("sqlite:///") else None
     if rebuild and sqlite_path is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{sqlite_path}{suffix}").unlink(missing_ok=True)
@@ -59,8 +61,18 @@ def demo(
             def step(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            summary = build_demo(engine, accounts=accounts, seed=seed, progress=step)
-        out.print(f"built {summary.accounts:,} subscriptions in {summary.elapsed_seconds:.1f} s")
+            summary = build_demo(engine, accounts=accounts, seed=seed, progress=step, clock=clock)
+            history = progress.add_task("twelve months of reads and bill runs", total=months)
+
+            def month_done(done: int, total: int) -> None:
+                progress.update(history, completed=done, total=total)
+
+            started = time.perf_counter()
+            bills = build_history(engine, clock=clock, months=months, seed=seed, progress=month_done)
+        out.print(
+            f"built {summary.accounts:,} subscriptions in {summary.elapsed_seconds:.1f} s, "
+            f"then {bills:,} bills over {months} months in {time.perf_counter() - started:.1f} s"
+        )
     engine.dispose()
 
     out.print(f"\n[bold]barq demo[/bold]: http://{host}:{port}/   (API docs: http://{host}:{port}/api/docs)")

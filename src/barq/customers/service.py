@@ -19,6 +19,7 @@ from barq.customers.models import Contact, Customer, Premises
 from barq.errors import NotFound, PermissionDenied
 from barq.ids import validate_legal_id, validate_mobile, validate_national_code, validate_postal_code
 from barq.inputs import Inputs
+from barq.network.models import District
 
 ORG_CATEGORIES = {
     "education": "آموزش و پرورش",
@@ -80,6 +81,8 @@ def _parse_customer(
     district_id = form.integer("district_id", "امور", required=False)
     if principal.district_id is not None:
         district_id = principal.district_id
+    elif district_id is not None and session.get(District, district_id) is None:
+        form.error("district_id", "امور انتخاب‌شده وجود ندارد")
     values["district_id"] = district_id
     for field, column in (("national_code", Customer.national_code), ("legal_id", Customer.legal_id)):
         value = values.get(field)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from urllib.parse import quote
 
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.api.errors import problem_response
@@ -32,6 +34,7 @@ from barq.web.routes import (
 from barq.web.templating import make_templates
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger("barq.web")
 
 
 def create_app(
@@ -74,6 +77,23 @@ def create_app(
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
         return _error_page(request, exc.http_status, exc.message_fa)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = {404: "نشانی پیدا نشد", 405: "این روش درخواست پذیرفته نیست"}.get(exc.status_code, "درخواست نادرست")
+        if request.url.path.startswith("/api/"):
+            return problem_response(
+                HttpProblem(message, status=exc.status_code, detail=str(exc.detail)), instance=request.url.path
+            )
+        return _error_page(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s", request.url.path)
+        problem = HttpProblem("خطای پیش‌بینی‌نشده؛ به پشتیبانی خبر دهید", status=500, detail="internal error")
+        if request.url.path.startswith("/api/"):
+            return problem_response(problem, instance=request.url.path)
+        return _error_page(request, 500, problem.message_fa)
+
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
@@ -83,6 +103,17 @@ def create_app(
         return _error_page(request, 422, "نشانی یا داده‌های درخواست نادرست است")
 
     return app
+
+
+class HttpProblem(BarqError):
+    """A framework-level HTTP error (unknown path, wrong method, crash) shown like any other problem."""
+
+    def __init__(self, message_fa: str, *, status: int, detail: str) -> None:
+        super().__init__(message_fa, detail=detail)
+        self.http_status = status  # type: ignore[misc]
+        self.code = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}.get(  # type: ignore[misc]
+            status, "http_error"
+        )
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:

@@ -33,7 +33,8 @@ def get_db(request: Request) -> Iterator[Session]:
         session.close()
 
 
-DB = Annotated[Session, Depends(get_db)]
+# scope="function": commit before the response is sent, so a failed commit is a 500, never a false 303/201
+DB = Annotated[Session, Depends(get_db, scope="function")]
 
 
 def get_clock(request: Request) -> Clock:

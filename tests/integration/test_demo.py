@@ -1,0 +1,339 @@
+"""The demo province (``barq.demo.generator.build_demo``) on SQLite, and on PostgreSQL when
+``BARQ_TEST_DATABASE_URL`` is set (that database's schema is dropped and re-created)."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from barq import ids
+from barq.connections.models import Subscription
+from barq.contractors.models import Contractor
+from barq.customers.models import Customer, Premises
+from barq.db import make_engine
+from barq.demo.generator import DemoSummary, build_demo, demo_logins, is_built
+from barq.metering.models import Meter, MeterInstallation
+from barq.network.models import District, Route
+from barq.tables import metadata
+from barq.workorders.models import WorkOrder
+
+ACCOUNTS = 2_000
+SEED = 1405
+PG_URL = os.environ.get("BARQ_TEST_DATABASE_URL")
+
+
+def _sqlite(path: Path) -> Engine:
+    engine = make_engine(f"sqlite:///{path}")
+    metadata.create_all(engine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, DemoSummary]]:
+    engine = _sqlite(tmp_path_factory.mktemp("demo") / "demo.db")
+    summary = build_demo(engine, accounts=ACCOUNTS, seed=SEED)
+    yield engine, summary
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_demo() -> Iterator[tuple[Engine, DemoSummary]]:
+    if not PG_URL:
+        pytest.skip("BARQ_TEST_DATABASE_URL is not set")
+    engine = make_engine(PG_URL)
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    summary = build_demo(engine, accounts=ACCOUNTS, seed=SEED)
+    yield engine, summary
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)])
+def demo(request: pytest.FixtureRequest) -> tuple[Engine, DemoSummary]:
+    name = "sqlite_demo" if request.param == "sqlite" else "pg_demo"
+    result: tuple[Engine, DemoSummary] = request.getfixturevalue(name)
+    return result
+
+
+def _rows(engine: Engine, table: str) -> list[tuple[Any, ...]]:
+    t = metadata.tables[table]
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(select(t).order_by(t.c.id))]
+
+
+# ------------------------------------------------------------------------------------------- tests
+
+
+def test_summary_counts(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, summary = demo
+    counts = summary.counts
+    assert counts["subscription"] == ACCOUNTS
+    assert counts["premises"] == ACCOUNTS
+    assert counts["district"] == 11
+    assert counts["climate_zone"] == 5
+    # about 3 % of customers hold 2–3 subscriptions, so there are fewer customers than subscriptions
+    assert 0.93 * ACCOUNTS < counts["customer"] < 0.99 * ACCOUNTS
+    assert counts["meter_installation"] >= ACCOUNTS
+    assert counts["meter"] > counts["meter_installation"]  # spare meters in the store
+    assert counts["work_order"] >= 150
+    assert counts["user_account"] == len(summary.logins) == 9
+    assert summary.elapsed_seconds > 0
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Route)) == counts["route"]
+
+
+def test_identifiers_validate(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    with Session(engine) as s:
+        people = s.execute(select(Customer.national_code, Customer.mobile).where(Customer.kind == "person")).all()
+        org_ids = s.scalars(select(Customer.legal_id).where(Customer.kind == "organisation")).all()
+        contractor_ids = s.scalars(select(Contractor.legal_id)).all()
+        postal = s.scalars(select(Premises.postal_code)).all()
+        bills = s.execute(select(Subscription.bill_id, Subscription.file_number)).all()
+    assert people and org_ids and contractor_ids
+    for code, mobile in people:
+        assert code is not None and ids.validate_national_code(code) == code
+        if mobile is not None:
+            assert ids.validate_mobile(mobile) == mobile
+    for legal in [*org_ids, *contractor_ids]:
+        assert legal is not None and ids.validate_legal_id(legal) == legal
+    assert len(set(org_ids) | set(contractor_ids)) == len(org_ids) + len(contractor_ids)
+    for code in postal:
+        assert ids.validate_postal_code(code) == code
+    assert len(set(postal)) == len(postal)
+    for bill_id, file_number in bills:
+        assert ids.validate_bill_id(bill_id) == bill_id
+        parts = ids.parse_bill_id(bill_id)
+        assert parts.file_number == file_number.lstrip("0")
+        assert parts.service_type == ids.SERVICE_ELECTRICITY
+        assert len(file_number) <= 8
+
+
+def test_districts_routes_and_numbers(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    with Session(engine) as s:
+        districts = {d.id: d for d in s.scalars(select(District))}
+        assert sorted(d.code for d in districts.values()) == [str(c) for c in range(11, 22)]
+        assert {d.code: d.default_zone for d in districts.values()}["19"] == "tropical4"
+        per_district = dict(
+            s.execute(select(Subscription.district_id, func.count()).group_by(Subscription.district_id)).all()
+        )
+        assert set(per_district) == set(districts)
+        khorramabad = next(d for d in districts.values() if d.code == "11")
+        assert 0.30 < per_district[khorramabad.id] / ACCOUNTS < 0.40
+        for number, district_id in s.execute(select(Subscription.subscription_number, Subscription.district_id)):
+            assert number.startswith(districts[district_id].code)
+        sizes = s.execute(
+            select(Subscription.route_id, func.count(), func.max(Subscription.route_sequence)).group_by(
+                Subscription.route_id
+            )
+        ).all()
+        assert all(count == top for _, count, top in sizes)  # sequences 1..n on every route
+        assert max(count for _, count, _ in sizes) <= 450
+        routes = s.scalars(select(Route)).all()
+        assert {r.cycle_days for r in routes} <= {30, 60}
+        assert any(r.contractor_id is not None for r in routes)
+        assert any(r.contractor_id is None for r in routes)
+
+
+def test_tariff_mix(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    with Session(engine) as s:
+        subs = s.execute(
+            select(
+                Subscription.tariff_group,
+                Subscription.tariff_sub_code,
+                Subscription.contract_kw,
+                Subscription.phase,
+                Subscription.households,
+                Subscription.medical_certificate,
+                Subscription.medical_valid_from,
+                Subscription.medical_valid_to,
+            )
+        ).all()
+    groups = Counter(g for g, *_ in subs)
+    expected = {1: (0.85, 0.03), 5: (0.08, 0.02), 2: (0.03, 0.015), 3: (0.03, 0.015), 4: (0.01, 0.008)}
+    for group, (share, tolerance) in expected.items():
+        assert abs(groups[group] / ACCOUNTS - share) <= tolerance, (group, groups[group])
+    allowed = {
+        1: {"1"},
+        2: {"2-الف-1", "2-الف-2", "2-ب"},
+        3: {"3-الف", "3-ب", "3-ج-1"},
+        4: {"4-الف-1", "4-ب"},
+        5: {"5-الف", "5-ب"},
+    }
+    for group, sub_code, kw, phase, *_ in subs:
+        assert sub_code in allowed[group]
+        if group == 5:
+            assert (sub_code == "5-ب") == (kw >= 30)
+        if kw >= 30:
+            assert phase == 3
+    demand = sum(1 for _, _, kw, *_ in subs if kw >= 30)
+    assert 0.004 <= demand / ACCOUNTS <= 0.025
+    several = sum(1 for *_, h, _, _, _ in subs if h > 1)
+    assert 0.03 <= several / ACCOUNTS <= 0.10
+    assert all(h == 1 for g, _, _, _, h, *_ in subs if g != 1)
+    medical = [(f, t) for *_, cert, f, t in subs if cert is not None]
+    assert 1 <= len(medical) <= 0.015 * ACCOUNTS
+    for valid_from, valid_to in medical:
+        assert isinstance(valid_from, date) and isinstance(valid_to, date) and valid_from <= valid_to
+
+
+def test_customers_and_organisations(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    with Session(engine) as s:
+        orgs = s.execute(
+            select(Customer.is_government, Customer.org_category, Customer.org_name).where(
+                Customer.kind == "organisation"
+            )
+        ).all()
+        holdings = Counter(s.scalars(select(Subscription.customer_id)).all())
+        persons = s.execute(
+            select(Customer.first_name, Customer.last_name, Customer.father_name).where(Customer.kind == "person")
+        ).all()
+    government = {"education", "health", "water", "municipality", "military", "religious", "other_government"}
+    assert any(g for g, _, _ in orgs) and any(not g for g, _, _ in orgs)
+    for is_gov, category, name in orgs:
+        assert name
+        assert is_gov == (category in government), (category, is_gov)
+        assert category in government | {"company", "shop"}
+    assert {"education", "health", "water"} <= {c for _, c, _ in orgs}
+    multi = [n for n in holdings.values() if n > 1]
+    assert max(holdings.values()) <= 3
+    assert 0.01 <= len(multi) / len(holdings) <= 0.06
+    assert all(first and last and father for first, last, father in persons)
+    assert len({last for _, last, _ in persons}) > 150
+
+
+def test_meters_and_installations(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = demo
+    with Session(engine) as s:
+        meters = {m.id: m for m in s.scalars(select(Meter))}
+        installs = s.scalars(select(MeterInstallation)).all()
+        subs = {sub.id: sub for sub in s.scalars(select(Subscription))}
+    open_by_sub: Counter[int] = Counter()
+    per_sub: Counter[int] = Counter()
+    for inst in installs:
+        per_sub[inst.subscription_id] += 1
+        meter = meters[inst.meter_id]
+        assert 0 <= inst.initial_read < 10**meter.digits
+        if inst.removed_on is None:
+            open_by_sub[inst.subscription_id] += 1
+            assert meter.state == "installed"
+        else:
+            assert inst.installed_on <= inst.removed_on
+            assert inst.final_read is not None and 0 <= inst.final_read < 10**meter.digits
+            assert meter.state == "retired"
+        sub = subs[inst.subscription_id]
+        assert (meter.kind == "demand") == (sub.contract_kw >= 30) or inst.removed_on is not None
+    for sub in subs.values():
+        assert open_by_sub[sub.id] == (0 if sub.supply_state == "removed" else 1)
+    assert set(per_sub.values()) == {1, 2}  # some meters were replaced once
+    assert {m.kind for m in meters.values()} == {"single", "tou", "demand"}
+    assert {m.state for m in meters.values()} >= {"installed", "retired", "in_stock"}
+    assert {m.digits for m in meters.values()} <= {5, 6, 7, 8}
+    assert {m.accuracy_class for m in meters.values()} >= {"1", "2", "0.5S"}
+    assert all(1995 <= m.manufacture_year <= 2025 for m in meters.values())
+    assert any(m.multiplier > 1 for m in meters.values() if m.kind == "demand")
+    assert Counter(sub.supply_state for sub in subs.values())["active"] > 0.9 * ACCOUNTS
+
+
+def test_work_orders_and_logins(demo: tuple[Engine, DemoSummary]) -> None:
+    engine, summary = demo
+    logins = {login.username: login for login in summary.logins}
+    assert set(logins) == {
+        "admin", "clerk", "revenue", "head", "manager", "reader1", "contractor1", "contractor2", "inspector"
+    }  # fmt: skip
+    assert all(login.password == "barq1234" for login in logins.values())
+    with Session(engine) as s:
+        users = {
+            row.username: row
+            for row in s.execute(text("SELECT username, district_id, contractor_id FROM user_account"))
+        }
+        orders = s.scalars(select(WorkOrder)).all()
+    assert users["contractor1"].contractor_id != users["contractor2"].contractor_id
+    assert users["reader1"].contractor_id is not None
+    assert users["manager"].district_id is not None
+    for username in ("contractor1", "contractor2"):
+        own = [wo for wo in orders if wo.contractor_id == users[username].contractor_id]
+        assert own, username
+    assert {wo.state for wo in orders} == {
+        "created",
+        "assigned",
+        "in_progress",
+        "done",
+        "failed",
+        "cancelled",
+    }
+    for wo in orders:
+        assert wo.number.startswith("WO-") and wo.due_at > wo.created_at
+        assert not (wo.contractor_id is not None and wo.assignee_team is not None)
+        if wo.state == "created":
+            assert wo.contractor_id is None and wo.assignee_team is None
+        if wo.state in ("done", "failed"):
+            assert wo.started_at is not None and wo.finished_at is not None
+            assert wo.created_at <= wo.started_at <= wo.finished_at
+
+
+def test_logins_listed_and_is_built(demo: tuple[Engine, DemoSummary], tmp_path: Path) -> None:
+    engine, summary = demo
+    assert [username for _, username in demo_logins()] == [login.username for login in summary.logins]
+    assert is_built(engine)
+    bare = make_engine(f"sqlite:///{tmp_path / 'bare.db'}")
+    assert not is_built(bare)  # no tables at all
+    metadata.create_all(bare)
+    assert not is_built(bare)  # tables, but no province
+    bare.dispose()
+
+
+def test_foreign_keys_hold_on_sqlite(sqlite_demo: tuple[Engine, DemoSummary]) -> None:
+    engine, _ = sqlite_demo
+    with engine.connect() as conn:
+        assert conn.execute(text("PRAGMA foreign_key_check")).all() == []
+
+
+def test_same_seed_same_rows(sqlite_demo: tuple[Engine, DemoSummary], tmp_path: Path) -> None:
+    engine, _ = sqlite_demo
+    again = _sqlite(tmp_path / "again.db")
+    build_demo(again, accounts=ACCOUNTS, seed=SEED)
+    other = _sqlite(tmp_path / "other.db")
+    build_demo(other, accounts=ACCOUNTS, seed=SEED + 1)
+    for table in (
+        "customer",
+        "subscription",
+        "premises",
+        "meter",
+        "meter_installation",
+        "route",
+        "work_order",
+    ):
+        assert _rows(again, table) == _rows(engine, table), table
+    assert _rows(other, "customer") != _rows(engine, "customer")
+    again.dispose()
+    other.dispose()
+
+
+@pytest.mark.pg
+def test_postgresql_matches_sqlite_and_sequences_move_on(
+    pg_demo: tuple[Engine, DemoSummary], sqlite_demo: tuple[Engine, DemoSummary]
+) -> None:
+    pg, _ = pg_demo
+    lite, _ = sqlite_demo
+    for table in ("customer", "subscription", "premises", "meter_installation", "work_order"):
+        assert _rows(pg, table) == _rows(lite, table), table
+    # the demo wrote explicit ids; a row added afterwards must get the next one
+    with Session(pg) as s:
+        district = s.scalars(select(District).limit(1)).one()
+        premises = Premises(district_id=district.id, zone="normal", address="x", postal_code="1234567891")
+        s.add(premises)
+        s.flush()
+        assert premises.id == ACCOUNTS + 1
+        s.rollback()
