@@ -19,9 +19,11 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.calendar import WorkingCalendar, default_calendar, to_jalali
 from barq.clock import Clock
+from barq.connections.models import Subscription
 from barq.contractors.service import get_contractor, has_contract
-from barq.ids import normalize_digits
 from barq.errors import InvalidTransition, NotFound, PermissionDenied, ValidationError
+from barq.ids import normalize_digits
+from barq.network.models import District
 from barq.workorders.models import WorkOrder
 from barq.workorders.types import WorkOrderType, get_type
 
@@ -47,6 +49,24 @@ VERB_NAMES = {"assign": "واگذاری", "start": "شروع کار", "complete"
 
 def allowed_verbs(state: str) -> list[str]:
     return [verb for verb, (sources, _, _) in TRANSITIONS.items() if state in sources]
+
+
+def verbs_for(principal: Principal, wo: WorkOrder) -> list[str]:
+    """The verbs this principal may use on this order now: the state allows them, the principal holds the
+    permission and, for field work, passes the same worker check ``transition`` applies."""
+    wo_type = get_type(wo.type_code)
+    verbs: list[str] = []
+    for verb in allowed_verbs(wo.state):
+        permission = TRANSITIONS[verb][2]
+        if not principal.can(permission):
+            continue
+        if permission == P.WORKORDERS_WORK and wo_type is not None:
+            try:
+                _check_worker(principal, wo, wo_type)
+            except PermissionDenied:
+                continue
+        verbs.append(verb)
+    return verbs
 
 
 def scope_clause(principal: Principal) -> ColumnElement[bool]:
@@ -99,6 +119,12 @@ def create_work_order(
         raise ValidationError("نوع دستورکار ناشناخته است", field="type_code")
     if principal.district_id is not None and principal.district_id != district_id:
         raise PermissionDenied("صدور دستورکار برای امور دیگر مجاز نیست")
+    if session.get(District, district_id) is None:
+        raise ValidationError("امور انتخاب‌شده وجود ندارد", field="district_id")
+    if subscription_id is not None:
+        sub = session.get(Subscription, subscription_id)
+        if sub is None or sub.district_id != district_id:
+            raise ValidationError("اشتراک در این امور پیدا نشد", field="subscription_id")
     now = clock.now()
     wo = WorkOrder(
         number=f"tmp-{secrets.token_hex(6)}",
@@ -145,7 +171,7 @@ class WorkOrderFilter:
     overdue_only: bool = False
 
 
-def list_query(principal: Principal, flt: WorkOrderFilter, *, now: datetime) -> Select[tuple[WorkOrder]]:
+def list_query(principal: Principal, flt: WorkOrderFilter, *, now: datetime) -> Select[WorkOrder]:
     principal.require(P.WORKORDERS_VIEW)
     stmt = select(WorkOrder).where(scope_clause(principal))
     if flt.state:
@@ -161,7 +187,7 @@ def list_query(principal: Principal, flt: WorkOrderFilter, *, now: datetime) -> 
     return stmt.order_by(WorkOrder.id.desc())
 
 
-def count(session: Session, stmt: Select[tuple[WorkOrder]]) -> int:
+def count(session: Session, stmt: Select[WorkOrder]) -> int:
     return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
 
 
@@ -222,6 +248,8 @@ def _check_worker(principal: Principal, wo: WorkOrder, wo_type: WorkOrderType) -
         raise PermissionDenied("نقش شما اجازه انجام این نوع دستورکار را ندارد")
     if principal.contractor_id is not None and wo.contractor_id != principal.contractor_id:
         raise PermissionDenied("این دستورکار به پیمانکار دیگری واگذار شده است")
+    if principal.contractor_id is None and wo.contractor_id is not None:
+        raise PermissionDenied("این دستورکار به پیمانکار واگذار شده است و کار خود اوست")
 
 
 def _assign(
