@@ -113,8 +113,7 @@ def from_jalali(year: int, month: int, day: int) -> date:
     last = month_length(year, month)
     if not 1 <= day <= last:
         raise ValidationError(
-            f"{MONTH_NAMES[month - 1]} {fa_digits(year)} {fa_digits(last)} روز دارد؛ "
-            f"روز {fa_digits(day)} وجود ندارد",
+            f"{MONTH_NAMES[month - 1]} {fa_digits(year)} {fa_digits(last)} روز دارد؛ روز {fa_digits(day)} وجود ندارد",
             field="date",
             detail=f"Jalali {year}/{month:02d} has {last} days, got day {day}",
         )
@@ -406,18 +405,14 @@ class WorkingCalendar:
         opens, closes = hours
         return datetime.combine(d, opens, tzinfo=tz), datetime.combine(d, closes, tzinfo=tz)
 
-    def _spans_from(
-        self, day: date, tz: tzinfo, *, limit_days: int = 3660
-    ) -> Iterable[tuple[datetime, datetime]]:
+    def _spans_from(self, day: date, tz: tzinfo, *, limit_days: int = 3660) -> Iterable[tuple[datetime, datetime]]:
         for i in range(limit_days):
             span = self._office_span(day + timedelta(days=i), tz)
             if span is not None:
                 yield span
         raise ValueError("no office hours within ten years: check office_hours and weekend")
 
-    def add_working_hours(
-        self, start: datetime, hours: float | timedelta, tz: tzinfo | None = None
-    ) -> datetime:
+    def add_working_hours(self, start: datetime, hours: float | timedelta, tz: tzinfo | None = None) -> datetime:
         """The instant at which ``hours`` of office time have passed since ``start``.
 
         Time outside office hours (evenings, weekly days off, holidays) does not count. A deadline that ends

@@ -74,9 +74,7 @@ def _digits_only(value: str, *, field: str, label: str) -> str:
     if not cleaned:
         raise ValidationError(f"{label} وارد نشده است", field=field, detail=f"{field} is empty")
     if not _ASCII_DIGITS.fullmatch(cleaned):
-        raise ValidationError(
-            f"{label} فقط می‌تواند رقم داشته باشد", field=field, detail=f"{field} contains non-digits"
-        )
+        raise ValidationError(f"{label} فقط می‌تواند رقم داشته باشد", field=field, detail=f"{field} contains non-digits")
     return cleaned
 
 
@@ -176,9 +174,7 @@ def validate_legal_id(value: str) -> str:
     digits = _digits_only(value, field=_LI, label=_LI_LABEL)
     _exact_length(digits, 11, field=_LI, label=_LI_LABEL)
     if legal_id_check_digit(digits[:10]) != int(digits[10]):
-        raise ValidationError(
-            "رقم کنترل شناسه ملی درست نیست", field=_LI, detail="legal ID check digit does not match"
-        )
+        raise ValidationError("رقم کنترل شناسه ملی درست نیست", field=_LI, detail="legal ID check digit does not match")
     return digits
 
 
@@ -202,9 +198,7 @@ def validate_postal_code(value: str) -> str:
     _exact_length(digits, 10, field=_PC, label=_PC_LABEL)
     _not_all_identical(digits, field=_PC, label=_PC_LABEL)
     if digits[0] == "0":
-        raise ValidationError(
-            "کد پستی نمی‌تواند با صفر شروع شود", field=_PC, detail="postal code starts with 0"
-        )
+        raise ValidationError("کد پستی نمی‌تواند با صفر شروع شود", field=_PC, detail="postal code starts with 0")
     return digits
 
 
@@ -245,9 +239,7 @@ def validate_mobile(value: str) -> str:
         digits = "0" + digits
     _exact_length(digits, 11, field=_MO, label=_MO_LABEL)
     if not digits.startswith("09"):
-        raise ValidationError(
-            "شماره همراه باید با ۰۹ شروع شود", field=_MO, detail="mobile number must start with 09"
-        )
+        raise ValidationError("شماره همراه باید با ۰۹ شروع شود", field=_MO, detail="mobile number must start with 09")
     return digits
 
 
@@ -304,9 +296,7 @@ def validate_bill_id(value: str) -> str:
     digits = _digits_only(value, field=_BI, label=_BI_LABEL).lstrip("0")
     _length_between(digits, _BILL_MIN, _BILL_MAX, field=_BI, label=_BI_LABEL)
     if check_digit(digits[:-1]) != int(digits[-1]):
-        raise ValidationError(
-            "رقم کنترل شناسه قبض درست نیست", field=_BI, detail="bill ID check digit does not match"
-        )
+        raise ValidationError("رقم کنترل شناسه قبض درست نیست", field=_BI, detail="bill ID check digit does not match")
     return digits
 
 
@@ -329,15 +319,11 @@ def parse_bill_id(bill_id: str) -> BillId:
     )
 
 
-def build_bill_id(
-    file_number: int | str, company_code: int | str, service_type: int = SERVICE_ELECTRICITY
-) -> str:
+def build_bill_id(file_number: int | str, company_code: int | str, service_type: int = SERVICE_ELECTRICITY) -> str:
     """Build a bill ID: file number (≤ 8 digits) ‖ company code (3 digits) ‖ service type ‖ check digit."""
     file_digits = _digits_only(str(file_number), field="file_number", label="شماره پرونده").lstrip("0")
     if not file_digits:
-        raise ValidationError(
-            "شماره پرونده نمی‌تواند صفر باشد", field="file_number", detail="file number is zero"
-        )
+        raise ValidationError("شماره پرونده نمی‌تواند صفر باشد", field="file_number", detail="file number is zero")
     if len(file_digits) > _FILE_NUMBER_MAX_DIGITS:
         raise ValidationError(
             "شماره پرونده حداکثر ۸ رقم است", field="file_number", detail="file number has more than 8 digits"
@@ -442,9 +428,7 @@ def build_payment_id(*, bill_id: str, amount: int, year: int, period: int) -> st
     if year < 0:
         raise ValidationError("سال نادرست است", field="year", detail=f"negative year {year}")
     if not 1 <= period <= 99:
-        raise ValidationError(
-            "دوره باید بین ۱ و ۹۹ باشد", field="period", detail=f"period must be 1..99, got {period}"
-        )
+        raise ValidationError("دوره باید بین ۱ و ۹۹ باشد", field="period", detail=f"period must be 1..99, got {period}")
     body = f"{thousands}{year % 10}{period:02d}"
     body += str(check_digit(body))
     return body + str(check_digit(bill + body))

@@ -24,9 +24,7 @@ def test_password_is_hashed_with_argon2_and_checked(world: World) -> None:
         user = s.scalars(select(User).where(User.username == "clerk")).one()
         assert user.password_hash.startswith("$argon2")
         assert PASSWORD not in user.password_hash
-        assert (
-            authenticate(s, username="CLERK ", password=PASSWORD, client="t", clock=world.clock).id == user.id
-        )
+        assert authenticate(s, username="CLERK ", password=PASSWORD, client="t", clock=world.clock).id == user.id
         with pytest.raises(NotAuthenticated):
             authenticate(s, username="clerk", password="wrong-pass", client="t", clock=world.clock)
 
@@ -56,14 +54,9 @@ def test_session_token_is_stored_hashed_expires_and_can_be_ended(world: World) -
     with world.session() as s:
         user = s.scalars(select(User).where(User.username == "contra")).one()
         token, csrf = start_session(s, user=user, clock=world.clock, max_age_seconds=60)
-        assert (
-            s.scalar(select(func.count()).select_from(UserSession).where(UserSession.token_hash == token))
-            == 0
-        )
+        assert s.scalar(select(func.count()).select_from(UserSession).where(UserSession.token_hash == token)) == 0
         p = principal_from_session(s, token=token, clock=world.clock)
-        assert (
-            p.username == "contra" and p.contractor_id == world.contractor_ids["a"] and p.csrf_token == csrf
-        )
+        assert p.username == "contra" and p.contractor_id == world.contractor_ids["a"] and p.csrf_token == csrf
         end_session(s, token=token)
         with pytest.raises(NotAuthenticated):
             principal_from_session(s, token=token, clock=world.clock)

@@ -42,7 +42,11 @@ PATH: dict[str, tuple[str, ...]] = {
 
 def _do(s: Session, world: World, who: Principal, wo_id: int, verb: str) -> WorkOrder:
     return transition(
-        s, principal=who, clock=world.clock, work_order_id=wo_id, verb=verb,
+        s,
+        principal=who,
+        clock=world.clock,
+        work_order_id=wo_id,
+        verb=verb,
         contractor_id=world.contractor_ids["a"] if verb == "assign" else None,
         result={"feasible": "1", "findings": "سالم"} if verb == "complete" else None,
         reason="علت آزمایشی" if verb in ("fail", "cancel") else None,
@@ -51,8 +55,14 @@ def _do(s: Session, world: World, who: Principal, wo_id: int, verb: str) -> Work
 
 def _order_in(s: Session, world: World, state: str) -> WorkOrder:
     admin = world.principal("admin")
-    wo = create_work_order(s, principal=admin, clock=world.clock, type_code="inspection",
-                           district_id=world.district_ids["11"], subscription_id=world.subscription_ids[0])
+    wo = create_work_order(
+        s,
+        principal=admin,
+        clock=world.clock,
+        type_code="inspection",
+        district_id=world.district_ids["11"],
+        subscription_id=world.subscription_ids[0],
+    )
     for verb in PATH[state]:
         _do(s, world, admin, wo.id, verb)
     assert wo.state == state
@@ -61,8 +71,14 @@ def _order_in(s: Session, world: World, state: str) -> WorkOrder:
 
 
 def _audit_count(s: Session, wo_id: int) -> int:
-    return s.scalar(select(func.count()).select_from(AuditEntry)
-                    .where(AuditEntry.subject_type == "work_order", AuditEntry.subject_id == wo_id)) or 0
+    return (
+        s.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.subject_type == "work_order", AuditEntry.subject_id == wo_id)
+        )
+        or 0
+    )
 
 
 @pytest.mark.parametrize("state", STATES)
@@ -86,9 +102,13 @@ def test_every_verb_from_every_state(world: World, state: str) -> None:
                 s.commit()
                 fresh = s.get_one(WorkOrder, wo.id)
                 assert fresh.state == target, verb
-                entries = list(s.scalars(select(AuditEntry).where(
-                    AuditEntry.subject_type == "work_order", AuditEntry.subject_id == wo.id)
-                    .order_by(AuditEntry.id)))
+                entries = list(
+                    s.scalars(
+                        select(AuditEntry)
+                        .where(AuditEntry.subject_type == "work_order", AuditEntry.subject_id == wo.id)
+                        .order_by(AuditEntry.id)
+                    )
+                )
                 assert len(entries) == audits + 1
                 last = entries[-1]
                 assert last.action == f"work_order.{verb}" and last.actor == "admin"
@@ -100,8 +120,7 @@ def test_unknown_verb_raises_invalid_transition(world: World) -> None:
     with world.session() as s:
         wo = _order_in(s, world, "created")
         with pytest.raises(InvalidTransition):
-            transition(s, principal=world.principal("admin"), clock=world.clock, work_order_id=wo.id,
-                       verb="approve")
+            transition(s, principal=world.principal("admin"), clock=world.clock, work_order_id=wo.id, verb="approve")
 
 
 def test_a_refused_input_leaves_the_order_and_the_trail_untouched(world: World) -> None:
@@ -110,8 +129,9 @@ def test_a_refused_input_leaves_the_order_and_the_trail_untouched(world: World) 
         wo = _order_in(s, world, "in_progress")
         audits = _audit_count(s, wo.id)
         with pytest.raises(ValidationError) as info:
-            transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="complete",
-                       result={"feasible": "1"})
+            transition(
+                s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="complete", result={"feasible": "1"}
+            )
         assert info.value.errors == {"findings": "«یافته‌ها» را وارد کنید"}
         with pytest.raises(ValidationError):
             transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="fail", reason=" ")
@@ -127,12 +147,17 @@ def test_assign_needs_exactly_one_assignee_and_a_valid_contract(world: World) ->
         wo = _order_in(s, world, "created")
         for kwargs in ({}, {"team": "گروه ۱", "contractor_id": world.contractor_ids["a"]}):
             with pytest.raises(ValidationError) as info:
-                transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="assign",
-                           **kwargs)  # type: ignore[arg-type]
+                transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="assign", **kwargs)  # type: ignore[arg-type]
             assert "assignee" in info.value.errors
         with pytest.raises(ValidationError) as info:
-            transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="assign",
-                       contractor_id=world.contractor_ids["c"])
+            transition(
+                s,
+                principal=admin,
+                clock=world.clock,
+                work_order_id=wo.id,
+                verb="assign",
+                contractor_id=world.contractor_ids["c"],
+            )
         assert "قرارداد معتبر ندارد" in info.value.errors["contractor_id"]
         assert s.get_one(WorkOrder, wo.id).state == "created"
 
@@ -140,8 +165,13 @@ def test_assign_needs_exactly_one_assignee_and_a_valid_contract(world: World) ->
 def test_contractors_and_districts_see_only_their_own(world: World) -> None:
     with world.session() as s:
         wo = _order_in(s, world, "assigned")  # district 11, contractor a
-        for username, visible in (("contra", True), ("contrb", False), ("manager12", False), ("clerk11", True),
-                                  ("head", True)):
+        for username, visible in (
+            ("contra", True),
+            ("contrb", False),
+            ("manager12", False),
+            ("clerk11", True),
+            ("head", True),
+        ):
             who = world.principal(username)
             if visible:
                 assert get_work_order(s, principal=who, work_order_id=wo.id).id == wo.id
@@ -149,11 +179,16 @@ def test_contractors_and_districts_see_only_their_own(world: World) -> None:
                 with pytest.raises(NotFound):
                     get_work_order(s, principal=who, work_order_id=wo.id)
         with pytest.raises(NotFound):
-            transition(s, principal=world.principal("contrb"), clock=world.clock, work_order_id=wo.id,
-                       verb="start")
+            transition(s, principal=world.principal("contrb"), clock=world.clock, work_order_id=wo.id, verb="start")
         with pytest.raises(PermissionDenied):
-            transition(s, principal=world.principal("contrb"), clock=world.clock, work_order_id=wo.id,
-                       verb="assign", contractor_id=world.contractor_ids["b"])
+            transition(
+                s,
+                principal=world.principal("contrb"),
+                clock=world.clock,
+                work_order_id=wo.id,
+                verb="assign",
+                contractor_id=world.contractor_ids["b"],
+            )
         assert s.get_one(WorkOrder, wo.id).state == "assigned"
 
 

@@ -356,9 +356,7 @@ def test_built_bill_ids_validate_and_parse_back(file_number: int, company: int, 
 
 
 @given(file_numbers, company_codes)
-def test_bill_id_single_substitution_is_caught_unless_check_digit_is_0(
-    file_number: int, company: int
-) -> None:
+def test_bill_id_single_substitution_is_caught_unless_check_digit_is_0(file_number: int, company: int) -> None:
     """Check digit 0 stands for both r = 0 and r = 1; any other check digit fixes r, and changing one digit
     changes the weighted sum by δ·w with w ∈ 2..7, never a multiple of 11."""
     bill = ids.build_bill_id(file_number, company)

@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -37,12 +36,6 @@ KWH = {140506: 260, 140507: 230, 140508: 180}
 
 def signed_in(world: World, username: str) -> TestClient:
     client = make_app_client(world)
-    app = client.app
-    assert isinstance(app, FastAPI)
-    if not any(getattr(r, "path", "") == "/bills/{bill_id}" for r in app.routes):
-        from barq.web.routes import bills  # until app.py includes it
-
-        app.include_router(bills.router)
     login(client, username)
     return client
 

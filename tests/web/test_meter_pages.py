@@ -29,10 +29,21 @@ def _stock(world: World) -> dict[str, int]:
     with world.session() as s:
         admin = world.principal("admin")
         for serial, kind, phase, cls, year in STOCK:
-            meter = create_meter(s, principal=admin, clock=world.clock, data={
-                "serial": serial, "kind": kind, "digits": "6", "multiplier": "1", "phase": phase,
-                "accuracy_class": cls, "manufacturer": "پارس سوئیچ", "manufacture_year": year,
-            })
+            meter = create_meter(
+                s,
+                principal=admin,
+                clock=world.clock,
+                data={
+                    "serial": serial,
+                    "kind": kind,
+                    "digits": "6",
+                    "multiplier": "1",
+                    "phase": phase,
+                    "accuracy_class": cls,
+                    "manufacturer": "پارس سوئیچ",
+                    "manufacture_year": year,
+                },
+            )
             ids[serial] = meter.id
         s.commit()
     return ids
@@ -40,8 +51,13 @@ def _stock(world: World) -> dict[str, int]:
 
 def _install(world: World, serial: str, sub_id: int) -> None:
     with world.session() as s:
-        install_meter(s, principal=world.principal("admin"), clock=world.clock, subscription_id=sub_id,
-                      data={"serial": serial, "installed_on": "1405/02/01", "initial_read": "10"})
+        install_meter(
+            s,
+            principal=world.principal("admin"),
+            clock=world.clock,
+            subscription_id=sub_id,
+            data={"serial": serial, "installed_on": "1405/02/01", "initial_read": "10"},
+        )
         s.commit()
 
 
@@ -99,16 +115,26 @@ def test_filters_and_excel_export(world: World) -> None:
 def test_register_a_meter_and_refuse_a_duplicate_serial(world: World) -> None:
     _stock(world)
     client = signed_in(world, "clerk")
-    form = {"serial": "kh 9001", "kind": "single", "phase": "1", "digits": "6", "multiplier": "1",
-            "accuracy_class": "2", "manufacturer": "", "manufacture_year": "۲۰۲۵"}
-    created = client.post("/meters/new", data={**form, "csrf_token": csrf(client, "/meters/new")},
-                          follow_redirects=False)
+    form = {
+        "serial": "kh 9001",
+        "kind": "single",
+        "phase": "1",
+        "digits": "6",
+        "multiplier": "1",
+        "accuracy_class": "2",
+        "manufacturer": "",
+        "manufacture_year": "۲۰۲۵",
+    }
+    created = client.post(
+        "/meters/new", data={**form, "csrf_token": csrf(client, "/meters/new")}, follow_redirects=False
+    )
     assert created.status_code == 303, created.text
     page = client.get(created.headers["location"]).text
     assert "KH9001" in page and "در انبار" in page and "ذخیره شد" in page
     before = _count(world, Meter)
-    duplicate = client.post("/meters/new", data={**form, "serial": "KH1001", "digits": "12",
-                                                 "csrf_token": csrf(client, "/meters/new")})
+    duplicate = client.post(
+        "/meters/new", data={**form, "serial": "KH1001", "digits": "12", "csrf_token": csrf(client, "/meters/new")}
+    )
     assert duplicate.status_code == 422
     assert _field_error(duplicate.text, "serial") == "کنتوری با این سریال پیش‌تر ثبت شده است"
     assert _field_error(duplicate.text, "digits") == "«تعداد ارقام» نباید بیشتر از 9 باشد"
@@ -120,10 +146,21 @@ def test_edit_is_audited(world: World) -> None:
     meter_id = ids["KH1002"]
     client = signed_in(world, "head")
     url = f"/meters/{meter_id}/edit"
-    response = client.post(url, data={
-        "csrf_token": csrf(client, url), "serial": "KH1002", "kind": "single", "phase": "1", "digits": "7",
-        "multiplier": "1", "accuracy_class": "1", "manufacturer": "امرتات", "manufacture_year": "2022",
-    }, follow_redirects=False)
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf(client, url),
+            "serial": "KH1002",
+            "kind": "single",
+            "phase": "1",
+            "digits": "7",
+            "multiplier": "1",
+            "accuracy_class": "1",
+            "manufacturer": "امرتات",
+            "manufacture_year": "2022",
+        },
+        follow_redirects=False,
+    )
     assert response.status_code == 303, response.text
     with world.session() as s:
         meter = s.get(Meter, meter_id)
@@ -140,10 +177,19 @@ def test_edit_with_an_error_changes_nothing(world: World) -> None:
     client = signed_in(world, "admin")
     url = f"/meters/{ids['KH1002']}/edit"
     audits = _count(world, AuditEntry)
-    response = client.post(url, data={
-        "csrf_token": csrf(client, url), "serial": "KH1002", "kind": "single", "phase": "2", "digits": "6",
-        "multiplier": "1", "accuracy_class": "1", "manufacture_year": "2099",
-    })
+    response = client.post(
+        url,
+        data={
+            "csrf_token": csrf(client, url),
+            "serial": "KH1002",
+            "kind": "single",
+            "phase": "2",
+            "digits": "6",
+            "multiplier": "1",
+            "accuracy_class": "1",
+            "manufacture_year": "2099",
+        },
+    )
     assert response.status_code == 422
     assert _field_error(response.text, "phase") == "«فاز» یکی از گزینه‌های مجاز نیست"
     assert "manufacture_year" in response.text and _field_error(response.text, "manufacture_year")

@@ -39,7 +39,8 @@ def _field_error(html: str, name: str) -> str:
     block = re.search(
         rf'<div class="field has-error">(?:(?!<div class="field).)*?name="{name}"(?:(?!<div class="field).)*?'
         rf'<small class="field-error" id="e-{name}" role="alert">([^<]+)</small>',
-        html, re.S,
+        html,
+        re.S,
     )
     assert block, f"no error beside {name}"
     return block.group(1)
@@ -49,10 +50,20 @@ def _new_form(world: World, client: TestClient, **changes: str) -> dict[str, str
     customer_id = world.customer_ids[0]  # a customer of district 11
     data = {
         "csrf_token": csrf(client, f"/subscriptions/new?customer_id={customer_id}"),
-        "customer_id": str(customer_id), "premises_id": "new", "district_id": str(world.district_ids["11"]),
-        "zone": "normal", "address": "خرم‌آباد، خیابان امام، کوچه ۳", "postal_code": make_postal_code(random.Random(5)),
-        "tariff_group": "1", "tariff_sub_code": "1", "phase": "1", "amperage": "25", "contract_kw": "5.5",
-        "households": "1", "supply_state": "active", "connected_on": "۱۴۰۵/۰۹/۰۱",
+        "customer_id": str(customer_id),
+        "premises_id": "new",
+        "district_id": str(world.district_ids["11"]),
+        "zone": "normal",
+        "address": "خرم‌آباد، خیابان امام، کوچه ۳",
+        "postal_code": make_postal_code(random.Random(5)),
+        "tariff_group": "1",
+        "tariff_sub_code": "1",
+        "phase": "1",
+        "amperage": "25",
+        "contract_kw": "5.5",
+        "households": "1",
+        "supply_state": "active",
+        "connected_on": "۱۴۰۵/۰۹/۰۱",
     }
     data.update(changes)
     return data
@@ -83,8 +94,17 @@ def test_pages_render_for_admin(world: World) -> None:
     assert 'name="district_id"' in listing.text  # a company-wide user may filter by district
     page = client.get(f"/subscriptions/{sub.id}")
     assert page.status_code == 200
-    for text in (fa_digits(sub.bill_id), "خیابان شریعتی", "قرائت‌ها", "صورتحساب‌ها", "پرداخت‌ها", "درخواست‌ها",
-                 "دستورکارها", "کنتوری روی این اشتراک نصب نیست", "برای این اشتراک هنوز قرائتی ثبت نشده است"):
+    for text in (
+        fa_digits(sub.bill_id),
+        "خیابان شریعتی",
+        "قرائت‌ها",
+        "صورتحساب‌ها",
+        "پرداخت‌ها",
+        "درخواست‌ها",
+        "دستورکارها",
+        "کنتوری روی این اشتراک نصب نیست",
+        "برای این اشتراک هنوز قرائتی ثبت نشده است",
+    ):
         assert text in page.text
     bills_tab = client.get(f"/subscriptions/{sub.id}?tab=bills")
     assert f'hx-get="/subscriptions/{sub.id}/bills"' in bills_tab.text
@@ -94,16 +114,27 @@ def test_pages_render_for_admin(world: World) -> None:
         assert f"برای این اشتراک هنوز {empty}" in response.text
     history_tab = client.get(f"/subscriptions/{sub.id}?tab=history")
     assert "گشایش اشتراک" in history_tab.text
-    for url in (f"/subscriptions/new?customer_id={sub.customer_id}", f"/subscriptions/{sub.id}/edit",
-                f"/subscriptions/{sub.id}/install-meter", f"/premises/{sub.premises_id}/edit"):
+    for url in (
+        f"/subscriptions/new?customer_id={sub.customer_id}",
+        f"/subscriptions/{sub.id}/edit",
+        f"/subscriptions/{sub.id}/install-meter",
+        f"/premises/{sub.premises_id}/edit",
+    ):
         assert client.get(url).status_code == 200, url
 
 
 def test_work_orders_tab_lists_the_subscriptions_orders(world: World) -> None:
     sub = _sub(world, world.subscription_ids[0])
     with world.session() as s:
-        wo = create_work_order(s, principal=world.principal("admin"), clock=world.clock, type_code="inspection",
-                               district_id=sub.district_id, subscription_id=sub.id, description="بازدید")
+        wo = create_work_order(
+            s,
+            principal=world.principal("admin"),
+            clock=world.clock,
+            type_code="inspection",
+            district_id=sub.district_id,
+            subscription_id=sub.id,
+            description="بازدید",
+        )
         number = wo.number
         s.commit()
     client = signed_in(world, "admin")
@@ -173,8 +204,15 @@ def test_valid_create_gives_a_number_with_the_district_prefix_and_a_valid_bill_i
     route_id = _add_route(world, "11", "R-07")
     client = signed_in(world, "clerk11")
     before = _counts(world)
-    form = _new_form(world, client, route_id=str(route_id), route_sequence="12", medical_certificate="MED-99",
-                     medical_valid_from="1405/01/01", medical_valid_to="1405/12/29")
+    form = _new_form(
+        world,
+        client,
+        route_id=str(route_id),
+        route_sequence="12",
+        medical_certificate="MED-99",
+        medical_valid_from="1405/01/01",
+        medical_valid_to="1405/12/29",
+    )
     form.pop("district_id")  # a district user's premises are in its district
     response = client.post("/subscriptions/new", data=form, follow_redirects=False)
     assert response.status_code == 303, response.text
@@ -230,9 +268,16 @@ def test_edit_is_audited(world: World) -> None:
     form = client.get(f"/subscriptions/{sub.id}/edit").text
     assert 'value="25"' in form  # the current amperage
     data = {
-        "csrf_token": csrf(client, f"/subscriptions/{sub.id}/edit"), "premises_id": str(sub.premises_id),
-        "tariff_group": "1", "tariff_sub_code": "1", "phase": "1", "amperage": "32", "contract_kw": "7",
-        "households": "2", "supply_state": "disconnected", "connected_on": "1405/08/15",
+        "csrf_token": csrf(client, f"/subscriptions/{sub.id}/edit"),
+        "premises_id": str(sub.premises_id),
+        "tariff_group": "1",
+        "tariff_sub_code": "1",
+        "phase": "1",
+        "amperage": "32",
+        "contract_kw": "7",
+        "households": "2",
+        "supply_state": "disconnected",
+        "connected_on": "1405/08/15",
     }
     response = client.post(f"/subscriptions/{sub.id}/edit", data=data, follow_redirects=False)
     assert response.status_code == 303, response.text
@@ -255,10 +300,18 @@ def test_edit_with_an_error_changes_nothing(world: World) -> None:
     client = signed_in(world, "admin")
     before = _counts(world)
     data = {
-        "csrf_token": csrf(client, f"/subscriptions/{sub.id}/edit"), "premises_id": "new",
-        "district_id": str(world.district_ids["11"]), "zone": "normal", "address": "نشانی تازه",
-        "postal_code": make_postal_code(random.Random(8)), "tariff_group": "2", "tariff_sub_code": "1",
-        "phase": "1", "amperage": "32", "contract_kw": "7", "households": "3",
+        "csrf_token": csrf(client, f"/subscriptions/{sub.id}/edit"),
+        "premises_id": "new",
+        "district_id": str(world.district_ids["11"]),
+        "zone": "normal",
+        "address": "نشانی تازه",
+        "postal_code": make_postal_code(random.Random(8)),
+        "tariff_group": "2",
+        "tariff_sub_code": "1",
+        "phase": "1",
+        "amperage": "32",
+        "contract_kw": "7",
+        "households": "3",
     }
     response = client.post(f"/subscriptions/{sub.id}/edit", data=data)
     assert response.status_code == 422
@@ -290,8 +343,9 @@ def test_excel_export_has_the_filtered_rows(world: World) -> None:
     response = client.get(f"/subscriptions?format=xlsx&district_id={d11}")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/vnd.openxmlformats")
-    expected = sorted(_sub(world, i).subscription_number for i in world.subscription_ids
-                      if _sub(world, i).district_id == d11)
+    expected = sorted(
+        _sub(world, i).subscription_number for i in world.subscription_ids if _sub(world, i).district_id == d11
+    )
     rows = _xlsx_rows(response.content)
     assert sorted(r[0] for r in rows) == expected and len(expected) == 2
     assert {r[12] for r in rows} == {"خرم‌آباد"}
@@ -318,10 +372,20 @@ def test_list_pages(world: World) -> None:
 
 def _stock_meter(world: World, serial: str) -> None:
     with world.session() as s:
-        create_meter(s, principal=world.principal("admin"), clock=world.clock, data={
-            "serial": serial, "kind": "single", "digits": "6", "multiplier": "1", "phase": "1",
-            "accuracy_class": "2", "manufacture_year": "2024",
-        })
+        create_meter(
+            s,
+            principal=world.principal("admin"),
+            clock=world.clock,
+            data={
+                "serial": serial,
+                "kind": "single",
+                "digits": "6",
+                "multiplier": "1",
+                "phase": "1",
+                "accuracy_class": "2",
+                "manufacture_year": "2024",
+            },
+        )
         s.commit()
 
 
@@ -332,25 +396,46 @@ def test_install_meter_replaces_the_old_installation(world: World) -> None:
     client = signed_in(world, "clerk")
     url = f"/subscriptions/{sub_id}/install-meter"
     assert "AB1001" in client.get(url).text  # offered from stock
-    first = client.post(url, data={"csrf_token": csrf(client, url), "serial": "ab1001",
-                                   "installed_on": "1405/01/10", "initial_read": "120", "reason": "نصب اولیه"},
-                        follow_redirects=False)
+    first = client.post(
+        url,
+        data={
+            "csrf_token": csrf(client, url),
+            "serial": "ab1001",
+            "installed_on": "1405/01/10",
+            "initial_read": "120",
+            "reason": "نصب اولیه",
+        },
+        follow_redirects=False,
+    )
     assert first.status_code == 303, first.text
     # the second install needs the old meter's final read
     form = client.get(url).text
     assert 'name="final_read"' in form
-    missing = client.post(url, data={"csrf_token": csrf(client, url), "serial": "AB1002",
-                                     "installed_on": "1405/08/01", "initial_read": "0"})
+    missing = client.post(
+        url,
+        data={"csrf_token": csrf(client, url), "serial": "AB1002", "installed_on": "1405/08/01", "initial_read": "0"},
+    )
     assert missing.status_code == 422
     assert _field_error(missing.text, "final_read") == "«رقم پایانی کنتور قبلی» را وارد کنید"
-    second = client.post(url, data={"csrf_token": csrf(client, url), "serial": "AB1002",
-                                    "installed_on": "1405/08/01", "initial_read": "0", "final_read": "4521",
-                                    "reason": "خرابی"}, follow_redirects=False)
+    second = client.post(
+        url,
+        data={
+            "csrf_token": csrf(client, url),
+            "serial": "AB1002",
+            "installed_on": "1405/08/01",
+            "initial_read": "0",
+            "final_read": "4521",
+            "reason": "خرابی",
+        },
+        follow_redirects=False,
+    )
     assert second.status_code == 303, second.text
     with world.session() as s:
         rows = s.execute(
-            select(MeterInstallation, Meter).join(Meter, Meter.id == MeterInstallation.meter_id)
-            .where(MeterInstallation.subscription_id == sub_id).order_by(MeterInstallation.id)
+            select(MeterInstallation, Meter)
+            .join(Meter, Meter.id == MeterInstallation.meter_id)
+            .where(MeterInstallation.subscription_id == sub_id)
+            .order_by(MeterInstallation.id)
         ).all()
     (old, old_meter), (new, new_meter) = rows
     assert old_meter.serial == "AB1001" and old.removed_on is not None and old.final_read == 4521
@@ -367,8 +452,10 @@ def test_install_meter_replaces_the_old_installation(world: World) -> None:
 def test_a_meter_not_in_stock_is_refused(world: World) -> None:
     client = signed_in(world, "clerk")
     url = f"/subscriptions/{world.subscription_ids[0]}/install-meter"
-    response = client.post(url, data={"csrf_token": csrf(client, url), "serial": "NOPE1",
-                                      "installed_on": "1405/01/10", "initial_read": "0"})
+    response = client.post(
+        url,
+        data={"csrf_token": csrf(client, url), "serial": "NOPE1", "installed_on": "1405/01/10", "initial_read": "0"},
+    )
     assert response.status_code == 422
     assert _field_error(response.text, "serial") == "کنتوری با این سریال در انبار نیست"
     assert _count(world, MeterInstallation) == 0
@@ -380,15 +467,32 @@ def test_premises_edit(world: World) -> None:
     url = f"/premises/{sub.premises_id}/edit?next=/subscriptions/{sub.id}"
     page = client.get(url).text
     assert "خیابان شریعتی" in page
-    bad = client.post(f"/premises/{sub.premises_id}/edit", data={
-        "csrf_token": csrf(client, url), "next": f"/subscriptions/{sub.id}", "district_id": str(sub.district_id),
-        "zone": "normal", "address": "نشانی تازه", "postal_code": "0123456789"})
+    bad = client.post(
+        f"/premises/{sub.premises_id}/edit",
+        data={
+            "csrf_token": csrf(client, url),
+            "next": f"/subscriptions/{sub.id}",
+            "district_id": str(sub.district_id),
+            "zone": "normal",
+            "address": "نشانی تازه",
+            "postal_code": "0123456789",
+        },
+    )
     assert bad.status_code == 422
     assert _field_error(bad.text, "postal_code") == "کد پستی نمی‌تواند با صفر شروع شود"
-    good = client.post(f"/premises/{sub.premises_id}/edit", data={
-        "csrf_token": csrf(client, url), "next": f"/subscriptions/{sub.id}", "district_id": str(sub.district_id),
-        "zone": "tropical1", "address": "نشانی تازه", "postal_code": make_postal_code(random.Random(3)),
-        "is_rural": "1"}, follow_redirects=False)
+    good = client.post(
+        f"/premises/{sub.premises_id}/edit",
+        data={
+            "csrf_token": csrf(client, url),
+            "next": f"/subscriptions/{sub.id}",
+            "district_id": str(sub.district_id),
+            "zone": "tropical1",
+            "address": "نشانی تازه",
+            "postal_code": make_postal_code(random.Random(3)),
+            "is_rural": "1",
+        },
+        follow_redirects=False,
+    )
     assert good.status_code == 303
     assert good.headers["location"] == f"/subscriptions/{sub.id}?saved=1"
     shown = client.get(good.headers["location"]).text

@@ -44,18 +44,34 @@ def client(app: FastAPI) -> Client:
     return make
 
 
-def make_order(world: World, *, type_code: str = "inspection", district: str = "11",
-               contractor: str | None = None, subscription: int | None = 0) -> tuple[int, str]:
+def make_order(
+    world: World,
+    *,
+    type_code: str = "inspection",
+    district: str = "11",
+    contractor: str | None = None,
+    subscription: int | None = 0,
+) -> tuple[int, str]:
     """A work order made through the service as admin, optionally assigned to contractor a/b/c."""
     admin = world.principal("admin")
     with world.session() as s:
         wo = create_work_order(
-            s, principal=admin, clock=world.clock, type_code=type_code, district_id=world.district_ids[district],
+            s,
+            principal=admin,
+            clock=world.clock,
+            type_code=type_code,
+            district_id=world.district_ids[district],
             subscription_id=world.subscription_ids[subscription] if subscription is not None else None,
         )
         if contractor:
-            transition(s, principal=admin, clock=world.clock, work_order_id=wo.id, verb="assign",
-                       contractor_id=world.contractor_ids[contractor])
+            transition(
+                s,
+                principal=admin,
+                clock=world.clock,
+                work_order_id=wo.id,
+                verb="assign",
+                contractor_id=world.contractor_ids[contractor],
+            )
         s.commit()
         return wo.id, wo.number
 
@@ -70,8 +86,13 @@ def state_of(world: World, wo_id: int) -> WorkOrder:
 
 def audit_rows(world: World, wo_id: int) -> list[AuditEntry]:
     with world.session() as s:
-        rows = list(s.scalars(select(AuditEntry).where(AuditEntry.subject_type == "work_order",
-                                                        AuditEntry.subject_id == wo_id).order_by(AuditEntry.id)))
+        rows = list(
+            s.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.subject_type == "work_order", AuditEntry.subject_id == wo_id)
+                .order_by(AuditEntry.id)
+            )
+        )
         s.expunge_all()
         return rows
 
@@ -101,10 +122,17 @@ def test_order_taken_from_created_to_done_through_the_pages(world: World, client
 
     with world.session() as s:
         sub_number = s.get_one(Subscription, sub_id).subscription_number
-    status, location, _ = post(head, "/work-orders/new", {
-        "type_code": "inspection", "district_id": "", "subscription_number": sub_number,
-        "description": "بازدید پیش از نصب",
-    }, token_from="/work-orders/new")
+    status, location, _ = post(
+        head,
+        "/work-orders/new",
+        {
+            "type_code": "inspection",
+            "district_id": "",
+            "subscription_number": sub_number,
+            "description": "بازدید پیش از نصب",
+        },
+        token_from="/work-orders/new",
+    )
     assert status == 303, _
     m = re.fullmatch(r"/work-orders/(\d+)\?done=create", location)
     assert m
@@ -118,8 +146,9 @@ def test_order_taken_from_created_to_done_through_the_pages(world: World, client
     assert f'action="/work-orders/{wo_id}/start"' not in page.text  # the head does not do field work
 
     detail = f"/work-orders/{wo_id}"
-    status, location, _ = post(head, f"{detail}/assign",
-                               {"contractor_id": str(world.contractor_ids["a"])}, token_from=detail)
+    status, location, _ = post(
+        head, f"{detail}/assign", {"contractor_id": str(world.contractor_ids["a"])}, token_from=detail
+    )
     assert (status, location) == (303, f"{detail}?done=assign")
     assert state_of(world, wo_id).contractor_id == world.contractor_ids["a"]
 
@@ -132,8 +161,9 @@ def test_order_taken_from_created_to_done_through_the_pages(world: World, client
     world.clock.advance(timedelta(hours=5))
     page = contra.get(detail)
     assert 'name="findings"' in page.text and 'type="checkbox" name="feasible"' in page.text
-    status, _, text = post(contra, f"{detail}/complete", {"feasible": "1", "findings": "تیر برق سالم است"},
-                           token_from=detail)
+    status, _, text = post(
+        contra, f"{detail}/complete", {"feasible": "1", "findings": "تیر برق سالم است"}, token_from=detail
+    )
     assert status == 303, text
 
     wo = state_of(world, wo_id)
@@ -142,8 +172,12 @@ def test_order_taken_from_created_to_done_through_the_pages(world: World, client
     assert wo.started_at is not None and wo.finished_at is not None
 
     rows = audit_rows(world, wo_id)
-    assert [r.action for r in rows] == ["work_order.create", "work_order.assign", "work_order.start",
-                                        "work_order.complete"]
+    assert [r.action for r in rows] == [
+        "work_order.create",
+        "work_order.assign",
+        "work_order.start",
+        "work_order.complete",
+    ]
     assert [r.actor for r in rows] == ["head", "head", "contra", "contra"]
     assert [(r.before or {}).get("state") for r in rows] == [None, "created", "assigned", "in_progress"]
     assert [(r.after or {}).get("state") for r in rows] == ["created", "assigned", "in_progress", "done"]
@@ -161,7 +195,11 @@ def test_order_taken_from_created_to_done_through_the_pages(world: World, client
     assert [c[2] for c in cells] == ["صدور", "واگذاری", "شروع کار", "انجام شد"]
     assert [re.sub(r"<[^>]+>", "", c[3]).strip() for c in cells] == ["—", "ایجاد شده", "واگذار شده", "در حال انجام"]
     assert [re.sub(r"<[^>]+>", "", c[4]).strip() for c in cells] == [
-        "ایجاد شده", "واگذار شده", "در حال انجام", "انجام شده"]
+        "ایجاد شده",
+        "واگذار شده",
+        "در حال انجام",
+        "انجام شده",
+    ]
     assert cells[1][5] == "پیمانکار: پیمانکار الف"
     assert "در این وضعیت اقدامی از شما برنمی‌آید" in page.text  # done: nothing left to do
 
@@ -170,8 +208,9 @@ def test_complete_from_created_is_refused_and_nothing_changes(world: World, clie
     wo_id, _ = make_order(world)
     admin = client("admin")
     before = audit_rows(world, wo_id)
-    status, _, text = post(admin, f"/work-orders/{wo_id}/complete", {"feasible": "1", "findings": "x"},
-                           token_from=f"/work-orders/{wo_id}")
+    status, _, text = post(
+        admin, f"/work-orders/{wo_id}/complete", {"feasible": "1", "findings": "x"}, token_from=f"/work-orders/{wo_id}"
+    )
     assert status == 409
     assert "«انجام شد» ممکن نیست" in text and 'class="flash err"' in text
     assert state_of(world, wo_id).state == "created"
@@ -251,9 +290,11 @@ def test_contractor_b_sees_nothing_of_contractor_a(world: World, client: Client)
     n_audit = len(audit_rows(world, a_id))
     token = csrf(contrb, "/work-orders")
     for verb, expected in (("start", 404), ("fail", 404), ("assign", 403), ("cancel", 403)):
-        r = contrb.post(f"/work-orders/{a_id}/{verb}", data={"csrf_token": token, "reason": "x",
-                                                           "contractor_id": str(world.contractor_ids["b"])},
-                        follow_redirects=False)
+        r = contrb.post(
+            f"/work-orders/{a_id}/{verb}",
+            data={"csrf_token": token, "reason": "x", "contractor_id": str(world.contractor_ids["b"])},
+            follow_redirects=False,
+        )
         assert r.status_code == expected, verb
     wo = state_of(world, a_id)
     assert (wo.state, wo.contractor_id) == ("assigned", world.contractor_ids["a"])
@@ -296,26 +337,40 @@ def test_assigning_to_a_contractor_without_a_contract_is_refused(world: World, c
     page = head.get(detail).text
     assert "پیمانکار الف" in page and "پیمانکار ب" in page
     assert "پیمانکار پ" not in page  # contractor c holds contracts in district 12 only: not offered
-    status, _, text = post(head, f"{detail}/assign", {"assignee_kind": "contractor",
-                                                      "contractor_id": str(world.contractor_ids["c"])},
-                           token_from=detail)
+    status, _, text = post(
+        head,
+        f"{detail}/assign",
+        {"assignee_kind": "contractor", "contractor_id": str(world.contractor_ids["c"])},
+        token_from=detail,
+    )
     assert status == 422
     assert "قرارداد معتبر ندارد" in text and 'id="e-contractor_id"' in text
     assert state_of(world, wo_id).contractor_id == world.contractor_ids["a"]
     # reassigning to b, who holds a contract, works; and to an internal team
-    assert post(head, f"{detail}/assign", {"assignee_kind": "contractor",
-                                           "contractor_id": str(world.contractor_ids["b"])},
-                token_from=detail)[0] == 303
+    assert (
+        post(
+            head,
+            f"{detail}/assign",
+            {"assignee_kind": "contractor", "contractor_id": str(world.contractor_ids["b"])},
+            token_from=detail,
+        )[0]
+        == 303
+    )
     assert state_of(world, wo_id).contractor_id == world.contractor_ids["b"]
-    assert post(head, f"{detail}/assign", {"assignee_kind": "team", "team": "گروه بازرسی",
-                                           "contractor_id": str(world.contractor_ids["b"])},
-                token_from=detail)[0] == 303
+    assert (
+        post(
+            head,
+            f"{detail}/assign",
+            {"assignee_kind": "team", "team": "گروه بازرسی", "contractor_id": str(world.contractor_ids["b"])},
+            token_from=detail,
+        )[0]
+        == 303
+    )
     wo = state_of(world, wo_id)
     assert (wo.assignee_team, wo.contractor_id) == ("گروه بازرسی", None)
 
 
-def test_create_needs_the_permission_and_a_subscription_of_the_right_district(world: World,
-                                                                              client: Client) -> None:
+def test_create_needs_the_permission_and_a_subscription_of_the_right_district(world: World, client: Client) -> None:
     assert client("contra").get("/work-orders/new").status_code == 403
     assert client("field").get("/work-orders/new").status_code == 403
     clerk11 = client("clerk11")
@@ -323,15 +378,20 @@ def test_create_needs_the_permission_and_a_subscription_of_the_right_district(wo
     assert form.status_code == 200 and 'name="district_id"' not in form.text
     with world.session() as s:
         other = s.get_one(Subscription, world.subscription_ids[1]).subscription_number  # district 12
-    status, _, text = post(clerk11, "/work-orders/new", {"type_code": "inspection", "subscription_number": other},
-                           token_from="/work-orders/new")
+    status, _, text = post(
+        clerk11,
+        "/work-orders/new",
+        {"type_code": "inspection", "subscription_number": other},
+        token_from="/work-orders/new",
+    )
     assert status == 422 and "اشتراکی با این شماره پیدا نشد" in text
     status, _, text = post(clerk11, "/work-orders/new", {"type_code": ""}, token_from="/work-orders/new")
     assert status == 422 and "نوع دستورکار را انتخاب کنید" in text
     with world.session() as s:
         assert s.scalar(select(func.count()).select_from(WorkOrder)) == 0
-    status, location, _ = post(clerk11, "/work-orders/new", {"type_code": "reconnection"},
-                               token_from="/work-orders/new")
+    status, location, _ = post(
+        clerk11, "/work-orders/new", {"type_code": "reconnection"}, token_from="/work-orders/new"
+    )
     assert status == 303
     wo = state_of(world, int(location.split("/")[-1].split("?")[0]))
     assert wo.district_id == world.district_ids["11"] and wo.subscription_id is None
@@ -403,13 +463,15 @@ def test_posts_without_the_csrf_token_are_refused_and_write_nothing(world: World
     n_audit = len(audit_rows(world, wo_id))
     r = head.post(f"/work-orders/{wo_id}/cancel", data={"reason": "x"}, follow_redirects=False)
     assert r.status_code == 403
-    r = head.post(f"/work-orders/{wo_id}/cancel", data={"reason": "x", "csrf_token": "forged"},
-                  follow_redirects=False)
+    r = head.post(f"/work-orders/{wo_id}/cancel", data={"reason": "x", "csrf_token": "forged"}, follow_redirects=False)
     assert r.status_code == 403
     assert state_of(world, wo_id).state == "created"
     assert len(audit_rows(world, wo_id)) == n_audit
-    r = head.post("/work-orders/new", data={"type_code": "inspection", "district_id": str(world.district_ids["11"])},
-                  follow_redirects=False)
+    r = head.post(
+        "/work-orders/new",
+        data={"type_code": "inspection", "district_id": str(world.district_ids["11"])},
+        follow_redirects=False,
+    )
     assert r.status_code == 403
     with world.session() as s:
         assert s.scalar(select(func.count()).select_from(WorkOrder)) == 1

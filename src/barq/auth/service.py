@@ -71,9 +71,7 @@ def ensure_roles(session: Session) -> None:
         if code not in existing:
             session.add(Role(code=code, name=name))
             session.flush()
-        session.add_all(
-            RolePermission(role_code=code, permission=p) for p in sorted(perms) if (code, p) not in have
-        )
+        session.add_all(RolePermission(role_code=code, permission=p) for p in sorted(perms) if (code, p) not in have)
     session.flush()
 
 
@@ -134,9 +132,7 @@ def create_user(
 
 def principal_for(session: Session, user: User, csrf_token: str = "") -> Principal:
     roles = frozenset(session.scalars(select(UserRole.role_code).where(UserRole.user_id == user.id)))
-    perms = frozenset(
-        session.scalars(select(RolePermission.permission).where(RolePermission.role_code.in_(roles)))
-    )
+    perms = frozenset(session.scalars(select(RolePermission.permission).where(RolePermission.role_code.in_(roles))))
     return Principal(
         user_id=user.id,
         username=user.username,

@@ -70,9 +70,7 @@ def check_id(
 ) -> None:
     """Check an identifier: exit 0 when valid, 1 when not (the reason is printed in Persian)."""
     if kind is IdKind.PAYMENT and bill is None:
-        raise typer.BadParameter(
-            "a payment ID is checked against its bill ID: give --bill", param_hint="--bill"
-        )
+        raise typer.BadParameter("a payment ID is checked against its bill ID: give --bill", param_hint="--bill")
     label = _LABELS[kind]
     try:
         lines = _describe(kind, value, bill)

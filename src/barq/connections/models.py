@@ -18,9 +18,7 @@ class Subscription(Base):
         CheckConstraint("tariff_group BETWEEN 1 AND 5", name="tariff_group"),
         CheckConstraint("phase IN (1, 3)", name="phase"),
         CheckConstraint("households >= 1", name="households"),
-        CheckConstraint(
-            "supply_state IN ('pending', 'active', 'disconnected', 'removed')", name="supply_state"
-        ),
+        CheckConstraint("supply_state IN ('pending', 'active', 'disconnected', 'removed')", name="supply_state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -69,11 +69,7 @@ def _snapshot(sub: Subscription) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in _FIELDS:
         value = getattr(sub, f)
-        out[f] = (
-            value.isoformat()
-            if hasattr(value, "isoformat")
-            else (str(value) if f == "contract_kw" else value)
-        )
+        out[f] = value.isoformat() if hasattr(value, "isoformat") else (str(value) if f == "contract_kw" else value)
     return out
 
 
@@ -145,9 +141,7 @@ def _parse(
 def _next_numbers(session: Session, district: District) -> tuple[str, str]:
     prefix = district.code
     last = session.scalar(
-        select(func.max(Subscription.subscription_number)).where(
-            Subscription.subscription_number.like(f"{prefix}%")
-        )
+        select(func.max(Subscription.subscription_number)).where(Subscription.subscription_number.like(f"{prefix}%"))
     )
     seq = int(last[len(prefix) :]) + 1 if last else 1
     last_file = session.scalar(select(func.max(Subscription.file_number)))
@@ -209,17 +203,13 @@ def update_subscription(
 
 def get_subscription(session: Session, *, principal: Principal, subscription_id: int) -> Subscription:
     principal.require(P.SUBSCRIPTIONS_VIEW)
-    sub = session.scalar(
-        select(Subscription).where(Subscription.id == subscription_id, subscription_scope(principal))
-    )
+    sub = session.scalar(select(Subscription).where(Subscription.id == subscription_id, subscription_scope(principal)))
     if sub is None:
         raise NotFound("اشتراک پیدا نشد")
     return sub
 
 
-def subscriptions_of_customer(
-    session: Session, *, principal: Principal, customer_id: int
-) -> list[Subscription]:
+def subscriptions_of_customer(session: Session, *, principal: Principal, customer_id: int) -> list[Subscription]:
     if not principal.can(P.SUBSCRIPTIONS_VIEW):
         return []
     stmt = (

@@ -13,9 +13,7 @@ from barq.contractors.models import Contract, Contractor
 def list_contractors(session: Session, *, district_id: int | None = None) -> list[Contractor]:
     stmt = select(Contractor).where(Contractor.active.is_(True)).order_by(Contractor.name)
     if district_id is not None:
-        stmt = stmt.where(
-            Contractor.id.in_(select(Contract.contractor_id).where(Contract.district_id == district_id))
-        )
+        stmt = stmt.where(Contractor.id.in_(select(Contract.contractor_id).where(Contract.district_id == district_id)))
     return list(session.scalars(stmt))
 
 

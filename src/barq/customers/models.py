@@ -15,8 +15,7 @@ class Customer(Base):
     __table_args__ = (
         CheckConstraint("kind IN ('person', 'organisation')", name="kind"),
         CheckConstraint(
-            "(kind = 'person' AND national_code IS NOT NULL) OR "
-            "(kind = 'organisation' AND legal_id IS NOT NULL)",
+            "(kind = 'person' AND national_code IS NOT NULL) OR (kind = 'organisation' AND legal_id IS NOT NULL)",
             name="identifier",
         ),
     )

@@ -94,9 +94,7 @@ def _parse_customer(
     return values
 
 
-def create_customer(
-    session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any]
-) -> Customer:
+def create_customer(session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any]) -> Customer:
     principal.require(P.CUSTOMERS_EDIT)
     values = _parse_customer(session, data, principal, None)
     customer = Customer(**values, created_at=clock.now())
@@ -149,9 +147,7 @@ def get_customer(session: Session, *, principal: Principal, customer_id: int) ->
 
 
 def list_contacts(session: Session, *, customer_id: int) -> list[Contact]:
-    return list(
-        session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id))
-    )
+    return list(session.scalars(select(Contact).where(Contact.customer_id == customer_id).order_by(Contact.id)))
 
 
 def add_contact(

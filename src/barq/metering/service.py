@@ -34,9 +34,7 @@ _FIELDS = (
 )
 
 
-def _parse(
-    session: Session, data: Mapping[str, Any], current: Meter | None, this_year: int
-) -> dict[str, Any]:
+def _parse(session: Session, data: Mapping[str, Any], current: Meter | None, this_year: int) -> dict[str, Any]:
     form = Inputs(data)
     serial = form.text("serial", "سریال کنتور", max_len=20)
     if serial:
@@ -54,9 +52,7 @@ def _parse(
         "phase": form.choice("phase", "فاز", ("1", "3")),
         "accuracy_class": form.choice("accuracy_class", "کلاس دقت", ACCURACY_CLASSES),
         "manufacturer": form.text("manufacturer", "سازنده", required=False, max_len=60),
-        "manufacture_year": form.integer(
-            "manufacture_year", "سال ساخت (میلادی)", min_value=1950, max_value=this_year
-        ),
+        "manufacture_year": form.integer("manufacture_year", "سال ساخت (میلادی)", min_value=1950, max_value=this_year),
     }
     if values["phase"] is not None:
         values["phase"] = int(values["phase"])

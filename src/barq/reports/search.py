@@ -58,12 +58,7 @@ def search(session: Session, *, principal: Principal, query: str) -> list[Hit]:
                 )
                 for p in parts
             ]
-            stmt = (
-                select(Customer)
-                .where(*name_cond, customer_scope(principal))
-                .order_by(Customer.id)
-                .limit(LIMIT)
-            )
+            stmt = select(Customer).where(*name_cond, customer_scope(principal)).order_by(Customer.id).limit(LIMIT)
             hits += [_customer_hit(c, "نام") for c in session.scalars(stmt)]
         if cond:
             stmt = select(Customer).where(or_(*cond), customer_scope(principal)).limit(LIMIT)

@@ -15,10 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.api.errors import problem_response
+from barq.api.quote import router as quote_api_router
 from barq.api.routes import router as api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
 from barq.errors import BarqError, NotAuthenticated
+from barq.rating.book import load_default_library
 from barq.settings import Settings, get_settings
 from barq.web.routes import (
     billruns,
@@ -28,7 +30,9 @@ from barq.web.routes import (
     login,
     meters,
     premises,
+    public,
     subscriptions,
+    tariffs,
     workorders,
 )
 from barq.web.templating import make_templates
@@ -46,7 +50,8 @@ def create_app(
         title="barq API",
         version="1",
         description="Customer services and revenue collection. Every endpoint under /api/v1 needs an API key "
-        "(header `X-API-Key`). Errors are `application/problem+json` with a stable `code`.",
+        "(header `X-API-Key`), except `POST /api/v1/quote`, the public bill calculator. "
+        "Errors are `application/problem+json` with a stable `code`.",
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
         redoc_url=None,
@@ -56,10 +61,24 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock or Clock(settings.time_zone)
     app.state.templates = make_templates()
+    app.state.tariff_library = load_default_library()  # a broken tariff book stops the start, not a request
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api_router)
-    for module in (login, home, customers, subscriptions, premises, meters, workorders, billruns, bills):
+    app.include_router(quote_api_router)
+    for module in (
+        login,
+        home,
+        public,
+        customers,
+        subscriptions,
+        premises,
+        meters,
+        workorders,
+        billruns,
+        bills,
+        tariffs,
+    ):
         app.include_router(module.router)
 
     @app.get("/health", include_in_schema=False)

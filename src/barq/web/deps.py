@@ -92,9 +92,7 @@ class Page:
         templates = self.request.app.state.templates
         context.setdefault("principal", self.principal)
         context.setdefault("csrf_token", self.principal.csrf_token)
-        response: HTMLResponse = templates.TemplateResponse(
-            self.request, template, context, status_code=status_code
-        )
+        response: HTMLResponse = templates.TemplateResponse(self.request, template, context, status_code=status_code)
         return response
 
     async def form(self) -> dict[str, Any]:

@@ -12,9 +12,7 @@ from barq.db import Base, BigId, UTCDateTime
 class WorkOrder(Base):
     __tablename__ = "work_order"
     __table_args__ = (
-        CheckConstraint(
-            "state IN ('created', 'assigned', 'in_progress', 'done', 'failed', 'cancelled')", name="state"
-        ),
+        CheckConstraint("state IN ('created', 'assigned', 'in_progress', 'done', 'failed', 'cancelled')", name="state"),
         CheckConstraint("NOT (assignee_team IS NOT NULL AND contractor_id IS NOT NULL)", name="one_assignee"),
     )
 

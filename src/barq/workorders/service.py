@@ -141,8 +141,13 @@ def create_work_order(
     session.flush()
     wo.number = f"WO-{to_jalali(clock.local(now).date()).year}-{wo.id:06d}"
     audit.record(
-        session, actor=principal.username, action="work_order.create", subject_type="work_order",
-        subject_id=wo.id, at=now, after={"number": wo.number, "type": type_code, "state": "created"},
+        session,
+        actor=principal.username,
+        action="work_order.create",
+        subject_type="work_order",
+        subject_id=wo.id,
+        at=now,
+        after={"number": wo.number, "type": type_code, "state": "created"},
     )
     session.flush()
     return wo
@@ -234,8 +239,14 @@ def transition(
         wo.finished_at = now
     wo.state = target
     audit.record(
-        session, actor=principal.username, action=f"work_order.{verb}", subject_type="work_order",
-        subject_id=wo.id, at=now, before=before, after=_snapshot(wo),
+        session,
+        actor=principal.username,
+        action=f"work_order.{verb}",
+        subject_type="work_order",
+        subject_id=wo.id,
+        at=now,
+        before=before,
+        after=_snapshot(wo),
     )
     session.flush()
     return wo
@@ -253,7 +264,12 @@ def _check_worker(principal: Principal, wo: WorkOrder, wo_type: WorkOrderType) -
 
 
 def _assign(
-    session: Session, wo: WorkOrder, wo_type: WorkOrderType, *, team: str | None, contractor_id: int | None,
+    session: Session,
+    wo: WorkOrder,
+    wo_type: WorkOrderType,
+    *,
+    team: str | None,
+    contractor_id: int | None,
     clock: Clock,
 ) -> None:
     team = (team or "").strip() or None
@@ -263,8 +279,9 @@ def _assign(
         contractor = get_contractor(session, contractor_id)
         if contractor is None or not contractor.active:
             raise ValidationError("پیمانکار پیدا نشد", field="contractor_id")
-        if not has_contract(session, contractor_id=contractor_id, district_id=wo.district_id,
-                            work_type=wo_type.code, on=clock.today()):
+        if not has_contract(
+            session, contractor_id=contractor_id, district_id=wo.district_id, work_type=wo_type.code, on=clock.today()
+        ):
             raise ValidationError(
                 f"«{contractor.name}» برای «{wo_type.name}» در این امور قرارداد معتبر ندارد", field="contractor_id"
             )
@@ -305,4 +322,3 @@ def open_by_subscription(session: Session, *, principal: Principal, subscription
         .order_by(WorkOrder.id.desc())
     )
     return list(session.scalars(stmt))
-

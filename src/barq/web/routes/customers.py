@@ -39,9 +39,7 @@ def customer_list(
         stmt = stmt.where(Customer.is_government.is_(government == "1"))
     if name.strip():
         like = f"%{name.strip()}%"
-        stmt = stmt.where(
-            Customer.last_name.like(like) | Customer.org_name.like(like) | Customer.first_name.like(like)
-        )
+        stmt = stmt.where(Customer.last_name.like(like) | Customer.org_name.like(like) | Customer.first_name.like(like))
     stmt = stmt.order_by(Customer.id)
     districts = district_names(page.db)
     if format == "xlsx":
@@ -155,9 +153,7 @@ async def customer_update(page: PageDep, customer_id: int) -> Response:
     data = await page.form()
     customer = service.get_customer(page.db, principal=page.principal, customer_id=customer_id)
     try:
-        service.update_customer(
-            page.db, principal=page.principal, clock=page.clock, customer_id=customer_id, data=data
-        )
+        service.update_customer(page.db, principal=page.principal, clock=page.clock, customer_id=customer_id, data=data)
     except ValidationError as exc:
         page.db.rollback()
         return _form(page, customer, data, exc.errors, status=422)
@@ -168,9 +164,7 @@ async def customer_update(page: PageDep, customer_id: int) -> Response:
 async def contact_add(page: PageDep, customer_id: int) -> Response:
     data = await page.form()
     try:
-        service.add_contact(
-            page.db, principal=page.principal, clock=page.clock, customer_id=customer_id, data=data
-        )
+        service.add_contact(page.db, principal=page.principal, clock=page.clock, customer_id=customer_id, data=data)
     except ValidationError as exc:
         page.db.rollback()
         customer = service.get_customer(page.db, principal=page.principal, customer_id=customer_id)
@@ -178,9 +172,7 @@ async def contact_add(page: PageDep, customer_id: int) -> Response:
             "customers/detail.html",
             status_code=422,
             customer=customer,
-            subscriptions=subscriptions_of_customer(
-                page.db, principal=page.principal, customer_id=customer_id
-            ),
+            subscriptions=subscriptions_of_customer(page.db, principal=page.principal, customer_id=customer_id),
             contacts=service.list_contacts(page.db, customer_id=customer_id),
             districts=district_names(page.db),
             kinds=service.CUSTOMER_KINDS,

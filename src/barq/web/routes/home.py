@@ -39,10 +39,7 @@ def home(page: PageDep) -> Response:
         open_states = ("created", "assigned", "in_progress")
         scope = scope_clause(principal)
         stats["wo_open"] = (
-            db.scalar(
-                select(func.count()).select_from(WorkOrder).where(scope, WorkOrder.state.in_(open_states))
-            )
-            or 0
+            db.scalar(select(func.count()).select_from(WorkOrder).where(scope, WorkOrder.state.in_(open_states))) or 0
         )
         stats["wo_overdue"] = (
             db.scalar(

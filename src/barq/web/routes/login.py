@@ -30,9 +30,7 @@ def _login_page(
         status_code=status,
     )
     settings = request.app.state.settings
-    response.set_cookie(
-        ANON_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.cookie_secure
-    )
+    response.set_cookie(ANON_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=settings.cookie_secure)
     return response
 
 
@@ -100,9 +98,7 @@ def login(
 
 
 @router.post("/logout")
-async def logout(
-    request: Request, db: DB, principal: Annotated[object, Depends(optional_principal)]
-) -> Response:
+async def logout(request: Request, db: DB, principal: Annotated[object, Depends(optional_principal)]) -> Response:
     form = await request.form()
     token = request.cookies.get(SESSION_COOKIE)
     response = RedirectResponse("/login", status_code=303)

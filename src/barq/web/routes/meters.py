@@ -32,13 +32,25 @@ from barq.web.deps import Page, PageDep
 router = APIRouter(include_in_schema=False)
 PHASES = {"1": "تک‌فاز", "3": "سه‌فاز"}
 FIELD_LABELS = {
-    "serial": "سریال", "kind": "نوع", "registers": "ثبات‌ها", "digits": "تعداد ارقام", "multiplier": "ضریب",
-    "phase": "فاز", "accuracy_class": "کلاس دقت", "manufacturer": "سازنده", "manufacture_year": "سال ساخت",
+    "serial": "سریال",
+    "kind": "نوع",
+    "registers": "ثبات‌ها",
+    "digits": "تعداد ارقام",
+    "multiplier": "ضریب",
+    "phase": "فاز",
+    "accuracy_class": "کلاس دقت",
+    "manufacturer": "سازنده",
+    "manufacture_year": "سال ساخت",
     "state": "وضعیت",
 }
 REGISTER_NAMES = {
-    "active": "اکتیو", "peak": "اوج‌بار", "mid": "میان‌بار", "offpeak": "کم‌بار", "friday_peak": "اوج جمعه",
-    "reactive": "راکتیو", "maximeter": "دیماند (ماکسیمتر)",
+    "active": "اکتیو",
+    "peak": "اوج‌بار",
+    "mid": "میان‌بار",
+    "offpeak": "کم‌بار",
+    "friday_peak": "اوج جمعه",
+    "reactive": "راکتیو",
+    "maximeter": "دیماند (ماکسیمتر)",
 }
 ACTION_NAMES = {"meter.create": "ثبت کنتور", "meter.update": "ویرایش کنتور"}
 
@@ -87,29 +99,63 @@ def _in_scope(principal: Principal, sub: Subscription) -> Subscription | None:
 
 @router.get("/meters", response_class=HTMLResponse)
 def meter_list(
-    page: PageDep, kind: str = "", state: str = "", accuracy_class: str = "", phase: str = "",
-    year_from: str = "", year_to: str = "", serial: str = "", p: int = 1, format: str = "",
+    page: PageDep,
+    kind: str = "",
+    state: str = "",
+    accuracy_class: str = "",
+    phase: str = "",
+    year_from: str = "",
+    year_to: str = "",
+    serial: str = "",
+    p: int = 1,
+    format: str = "",
 ) -> Response:
     page.principal.require(P.METERS_VIEW)
-    params = {"kind": kind, "state": state, "accuracy_class": accuracy_class, "phase": phase,
-              "year_from": year_from, "year_to": year_to, "serial": serial}
+    params = {
+        "kind": kind,
+        "state": state,
+        "accuracy_class": accuracy_class,
+        "phase": phase,
+        "year_from": year_from,
+        "year_to": year_to,
+        "serial": serial,
+    }
     stmt = select(Meter).where(*_filters(params)).order_by(Meter.serial)
     if format == "xlsx":
         meters = list(page.db.scalars(stmt.limit(EXPORT_LIMIT)))
         where = _installed_at(page.db, page.principal, [m.id for m in meters])
         rows = [
-            (m.serial, KIND_NAMES[m.kind], m.phase, m.digits, m.multiplier, m.accuracy_class, m.manufacturer,
-             m.manufacture_year, STATE_NAMES[m.state], _sub_label(m.id, where))
+            (
+                m.serial,
+                KIND_NAMES[m.kind],
+                m.phase,
+                m.digits,
+                m.multiplier,
+                m.accuracy_class,
+                m.manufacturer,
+                m.manufacture_year,
+                STATE_NAMES[m.state],
+                _sub_label(m.id, where),
+            )
             for m in meters
         ]
-        data = to_xlsx("کنتورها", ["سریال", "نوع", "فاز", "ارقام", "ضریب", "کلاس دقت", "سازنده", "سال ساخت",
-                                    "وضعیت", "اشتراک"], rows)
-        return Response(data, media_type=XLSX_MEDIA_TYPE,
-                        headers={"Content-Disposition": 'attachment; filename="meters.xlsx"'})
+        data = to_xlsx(
+            "کنتورها",
+            ["سریال", "نوع", "فاز", "ارقام", "ضریب", "کلاس دقت", "سازنده", "سال ساخت", "وضعیت", "اشتراک"],
+            rows,
+        )
+        return Response(
+            data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": 'attachment; filename="meters.xlsx"'}
+        )
     listing = paginate(page.db, stmt, page=p, size=page.settings.page_size)
     return page.render(
-        "meters/list.html", listing=listing, params=params, kinds=KIND_NAMES, states=STATE_NAMES,
-        classes=ACCURACY_CLASSES, phases=PHASES,
+        "meters/list.html",
+        listing=listing,
+        params=params,
+        kinds=KIND_NAMES,
+        states=STATE_NAMES,
+        classes=ACCURACY_CLASSES,
+        phases=PHASES,
         installed=_installed_at(page.db, page.principal, [m.id for m in listing.items]),
     )
 
@@ -121,19 +167,33 @@ def _sub_label(meter_id: int, where: dict[int, Subscription | None]) -> str:
     return sub.subscription_number if sub is not None else "امور دیگر"
 
 
-def _form(page: Page, meter: Meter | None, values: dict[str, Any], errors: dict[str, str],
-          status: int = 200) -> HTMLResponse:
+def _form(
+    page: Page, meter: Meter | None, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
     return page.render(
-        "meters/form.html", status_code=status, meter=meter, values=values, errors=errors, kinds=KIND_NAMES,
-        classes=ACCURACY_CLASSES, phases=PHASES, this_year=page.clock.today().year,
+        "meters/form.html",
+        status_code=status,
+        meter=meter,
+        values=values,
+        errors=errors,
+        kinds=KIND_NAMES,
+        classes=ACCURACY_CLASSES,
+        phases=PHASES,
+        this_year=page.clock.today().year,
     )
 
 
 @router.get("/meters/new", response_class=HTMLResponse)
 def meter_new(page: PageDep) -> Response:
     page.principal.require(P.METERS_EDIT)
-    values = {"kind": "single", "phase": "1", "digits": 6, "multiplier": 1, "accuracy_class": "2",
-              "manufacture_year": page.clock.today().year}
+    values = {
+        "kind": "single",
+        "phase": "1",
+        "digits": 6,
+        "multiplier": 1,
+        "accuracy_class": "2",
+        "manufacture_year": page.clock.today().year,
+    }
     return _form(page, None, values, {})
 
 
@@ -177,13 +237,24 @@ def meter_page(page: PageDep, meter_id: int, saved: str = "") -> Response:
     if page.principal.can(P.AUDIT_VIEW):
         for entry in reversed(audit.history(db, "meter", meter.id)):
             before, after = entry.before or {}, entry.after or {}
-            diff = [(FIELD_LABELS.get(k, k), _show(k, before.get(k)), _show(k, after.get(k)))
-                    for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
+            diff = [
+                (FIELD_LABELS.get(k, k), _show(k, before.get(k)), _show(k, after.get(k)))
+                for k in dict.fromkeys([*before, *after])
+                if before.get(k) != after.get(k)
+            ]
             changes.append((entry, diff))
     return page.render(
-        "meters/detail.html", meter=meter, installations=history, kinds=KIND_NAMES, states=STATE_NAMES,
-        phases=PHASES, changes=changes, actions=ACTION_NAMES, registers=REGISTER_NAMES,
-        flash="ذخیره شد" if saved else None, can_see_subs=page.principal.can(P.SUBSCRIPTIONS_VIEW),
+        "meters/detail.html",
+        meter=meter,
+        installations=history,
+        kinds=KIND_NAMES,
+        states=STATE_NAMES,
+        phases=PHASES,
+        changes=changes,
+        actions=ACTION_NAMES,
+        registers=REGISTER_NAMES,
+        flash="ذخیره شد" if saved else None,
+        can_see_subs=page.principal.can(P.SUBSCRIPTIONS_VIEW),
     )
 
 
@@ -191,8 +262,7 @@ def meter_page(page: PageDep, meter_id: int, saved: str = "") -> Response:
 def meter_edit(page: PageDep, meter_id: int) -> Response:
     page.principal.require(P.METERS_EDIT)
     meter = get_meter(page.db, principal=page.principal, meter_id=meter_id)
-    fields = ("serial", "kind", "digits", "multiplier", "phase", "accuracy_class", "manufacturer",
-              "manufacture_year")
+    fields = ("serial", "kind", "digits", "multiplier", "phase", "accuracy_class", "manufacturer", "manufacture_year")
     values = {f: getattr(meter, f) for f in fields}
     return _form(page, meter, values, {})
 
@@ -207,4 +277,3 @@ async def meter_update(page: PageDep, meter_id: int) -> Response:
         meter = get_meter(page.db, principal=page.principal, meter_id=meter_id)
         return _form(page, meter, data, exc.errors, status=422)
     return RedirectResponse(f"/meters/{meter_id}?saved=1", status_code=303)
-

@@ -37,19 +37,29 @@ def _next_url(page: Page, premises_id: int, target: str) -> str:
     return f"/subscriptions/{sub_id}?saved=1" if sub_id else "/subscriptions"
 
 
-def _form(page: Page, premises: Premises, values: dict[str, Any], errors: dict[str, str], next_url: str,
-          status: int = 200) -> HTMLResponse:
+def _form(
+    page: Page, premises: Premises, values: dict[str, Any], errors: dict[str, str], next_url: str, status: int = 200
+) -> HTMLResponse:
     districts = list_districts(page.db)
     if page.principal.district_id is not None:
         districts = [d for d in districts if d.id == page.principal.district_id]
-    subs = list(page.db.scalars(
-        select(Subscription)
-        .where(Subscription.premises_id == premises.id, subscription_scope(page.principal))
-        .order_by(Subscription.subscription_number)
-    ))
+    subs = list(
+        page.db.scalars(
+            select(Subscription)
+            .where(Subscription.premises_id == premises.id, subscription_scope(page.principal))
+            .order_by(Subscription.subscription_number)
+        )
+    )
     return page.render(
-        "premises/form.html", status_code=status, premises=premises, values=values, errors=errors,
-        districts=districts, zones=ZONES, next_url=_local(next_url), subscriptions=subs,
+        "premises/form.html",
+        status_code=status,
+        premises=premises,
+        values=values,
+        errors=errors,
+        districts=districts,
+        zones=ZONES,
+        next_url=_local(next_url),
+        subscriptions=subs,
     )
 
 
@@ -69,8 +79,14 @@ async def premises_update(page: PageDep, premises_id: int) -> Response:
     if page.principal.district_id is not None:
         payload["district_id"] = str(page.principal.district_id)
     try:
-        update_premises(page.db, principal=page.principal, clock=page.clock, premises_id=premises_id,
-                        data=payload, district_ids=set(district_names(page.db)))
+        update_premises(
+            page.db,
+            principal=page.principal,
+            clock=page.clock,
+            premises_id=premises_id,
+            data=payload,
+            district_ids=set(district_names(page.db)),
+        )
     except ValidationError as exc:
         page.db.rollback()
         premises = get_premises(page.db, principal=page.principal, premises_id=premises_id)

@@ -59,14 +59,28 @@ TABS: dict[str, tuple[str, str]] = {
 HISTORY_TAB = ("history", "تاریخچه تغییرات")
 
 FIELD_LABELS = {
-    "number": "شماره اشتراک", "bill_id": "شناسه قبض", "customer_id": "مشترک", "premises_id": "محل",
-    "district_id": "امور", "route_id": "مسیر قرائت", "route_sequence": "ردیف در مسیر",
-    "tariff_group": "گروه تعرفه", "tariff_sub_code": "کد تعرفه", "phase": "فاز", "amperage": "آمپراژ",
-    "contract_kw": "قدرت قراردادی (کیلووات)", "households": "تعداد خانوار",
+    "number": "شماره اشتراک",
+    "bill_id": "شناسه قبض",
+    "customer_id": "مشترک",
+    "premises_id": "محل",
+    "district_id": "امور",
+    "route_id": "مسیر قرائت",
+    "route_sequence": "ردیف در مسیر",
+    "tariff_group": "گروه تعرفه",
+    "tariff_sub_code": "کد تعرفه",
+    "phase": "فاز",
+    "amperage": "آمپراژ",
+    "contract_kw": "قدرت قراردادی (کیلووات)",
+    "households": "تعداد خانوار",
     "medical_certificate": "گواهی پزشکی",
-    "medical_valid_from": "آغاز اعتبار گواهی", "medical_valid_to": "پایان اعتبار گواهی",
-    "supply_state": "وضعیت برق", "connected_on": "تاریخ برقراری", "serial": "سریال کنتور",
-    "installed_on": "تاریخ نصب", "initial_read": "رقم اولیه", "final_read": "رقم پایانی کنتور قبلی",
+    "medical_valid_from": "آغاز اعتبار گواهی",
+    "medical_valid_to": "پایان اعتبار گواهی",
+    "supply_state": "وضعیت برق",
+    "connected_on": "تاریخ برقراری",
+    "serial": "سریال کنتور",
+    "installed_on": "تاریخ نصب",
+    "initial_read": "رقم اولیه",
+    "final_read": "رقم پایانی کنتور قبلی",
     "meter_installation_id": "نصب پیشین",
 }
 ACTION_NAMES = {
@@ -97,11 +111,13 @@ def _filters(principal: Principal, params: dict[str, str]) -> list[ColumnElement
         where.append(Subscription.households > 1)
     number = normalize_digits(params["q"]).strip()
     if number:
-        where.append(or_(
-            Subscription.subscription_number.startswith(number, autoescape=True),
-            Subscription.bill_id.startswith(number, autoescape=True),
-            Subscription.file_number.startswith(number, autoescape=True),
-        ))
+        where.append(
+            or_(
+                Subscription.subscription_number.startswith(number, autoescape=True),
+                Subscription.bill_id.startswith(number, autoescape=True),
+                Subscription.file_number.startswith(number, autoescape=True),
+            )
+        )
     return where
 
 
@@ -120,12 +136,27 @@ def _route_choices(db: Session, district_ids: list[int]) -> list[tuple[str, list
 
 @router.get("/subscriptions", response_class=HTMLResponse)
 def subscription_list(
-    page: PageDep, district_id: str = "", tariff_group: str = "", supply_state: str = "", route_id: str = "",
-    medical: str = "", multi: str = "", q: str = "", p: int = 1, format: str = "",
+    page: PageDep,
+    district_id: str = "",
+    tariff_group: str = "",
+    supply_state: str = "",
+    route_id: str = "",
+    medical: str = "",
+    multi: str = "",
+    q: str = "",
+    p: int = 1,
+    format: str = "",
 ) -> Response:
     page.principal.require(P.SUBSCRIPTIONS_VIEW)
-    params = {"district_id": district_id, "tariff_group": tariff_group, "supply_state": supply_state,
-              "route_id": route_id, "medical": medical, "multi": multi, "q": q}
+    params = {
+        "district_id": district_id,
+        "tariff_group": tariff_group,
+        "supply_state": supply_state,
+        "route_id": route_id,
+        "medical": medical,
+        "multi": multi,
+        "q": q,
+    }
     where = _filters(page.principal, params)
     districts = district_names(page.db)
     if format == "xlsx":
@@ -133,32 +164,78 @@ def subscription_list(
             select(Subscription, Customer, Route)
             .join(Customer, Customer.id == Subscription.customer_id)
             .outerjoin(Route, Route.id == Subscription.route_id)
-            .where(*where).order_by(Subscription.subscription_number).limit(EXPORT_LIMIT)
+            .where(*where)
+            .order_by(Subscription.subscription_number)
+            .limit(EXPORT_LIMIT)
         )
         rows = [
-            (s.subscription_number, s.bill_id, s.file_number, c.display_name,
-             TARIFF_GROUP_NAMES[s.tariff_group], s.tariff_sub_code, s.phase, s.amperage, s.contract_kw,
-             s.households,
-             "دارد" if s.medical_certificate else "ندارد", SUPPLY_STATE_NAMES[s.supply_state],
-             districts.get(s.district_id, ""), r.code if r else "", s.route_sequence, s.connected_on)
+            (
+                s.subscription_number,
+                s.bill_id,
+                s.file_number,
+                c.display_name,
+                TARIFF_GROUP_NAMES[s.tariff_group],
+                s.tariff_sub_code,
+                s.phase,
+                s.amperage,
+                s.contract_kw,
+                s.households,
+                "دارد" if s.medical_certificate else "ندارد",
+                SUPPLY_STATE_NAMES[s.supply_state],
+                districts.get(s.district_id, ""),
+                r.code if r else "",
+                s.route_sequence,
+                s.connected_on,
+            )
             for s, c, r in page.db.execute(export)
         ]
-        data = to_xlsx("اشتراک‌ها", [
-            "شماره اشتراک", "شناسه قبض", "شماره پرونده", "مشترک", "گروه تعرفه", "کد تعرفه", "فاز", "آمپراژ",
-            "قدرت قراردادی (کیلووات)", "خانوار", "گواهی پزشکی", "وضعیت برق", "امور", "مسیر", "ردیف",
-            "تاریخ برقراری",
-        ], rows)
-        return Response(data, media_type=XLSX_MEDIA_TYPE,
-                        headers={"Content-Disposition": 'attachment; filename="subscriptions.xlsx"'})
+        data = to_xlsx(
+            "اشتراک‌ها",
+            [
+                "شماره اشتراک",
+                "شناسه قبض",
+                "شماره پرونده",
+                "مشترک",
+                "گروه تعرفه",
+                "کد تعرفه",
+                "فاز",
+                "آمپراژ",
+                "قدرت قراردادی (کیلووات)",
+                "خانوار",
+                "گواهی پزشکی",
+                "وضعیت برق",
+                "امور",
+                "مسیر",
+                "ردیف",
+                "تاریخ برقراری",
+            ],
+            rows,
+        )
+        return Response(
+            data,
+            media_type=XLSX_MEDIA_TYPE,
+            headers={"Content-Disposition": 'attachment; filename="subscriptions.xlsx"'},
+        )
     stmt = select(Subscription).where(*where).order_by(Subscription.subscription_number)
     listing = paginate(page.db, stmt, page=p, size=page.settings.page_size)
     ids = {s.customer_id for s in listing.items}
     customers = {c.id: c for c in page.db.scalars(select(Customer).where(Customer.id.in_(ids)))}
-    route_districts = ([page.principal.district_id] if page.principal.district_id is not None
-                       else [int(district_id)] if district_id.isdigit() else [])
+    route_districts = (
+        [page.principal.district_id]
+        if page.principal.district_id is not None
+        else [int(district_id)]
+        if district_id.isdigit()
+        else []
+    )
     return page.render(
-        "subscriptions/list.html", listing=listing, params=params, districts=districts, customers=customers,
-        groups=TARIFF_GROUP_NAMES, states=SUPPLY_STATE_NAMES, routes=_route_choices(page.db, route_districts),
+        "subscriptions/list.html",
+        listing=listing,
+        params=params,
+        districts=districts,
+        customers=customers,
+        groups=TARIFF_GROUP_NAMES,
+        states=SUPPLY_STATE_NAMES,
+        routes=_route_choices(page.db, route_districts),
     )
 
 
@@ -197,8 +274,10 @@ def _history(db: Session, sub_id: int) -> list[tuple[audit.AuditEntry, list[Chan
     entries = list(reversed(audit.history(db, "subscription", sub_id)))
     route_ids = {v for e in entries for v in ((e.before or {}).get("route_id"), (e.after or {}).get("route_id")) if v}
     names: dict[str, dict[Any, str]] = {
-        "tariff_group": dict(TARIFF_GROUP_NAMES), "supply_state": dict(SUPPLY_STATE_NAMES),
-        "district_id": dict(district_names(db)), "phase": {1: "تک‌فاز", 3: "سه‌فاز"},
+        "tariff_group": dict(TARIFF_GROUP_NAMES),
+        "supply_state": dict(SUPPLY_STATE_NAMES),
+        "district_id": dict(district_names(db)),
+        "phase": {1: "تک‌فاز", 3: "سه‌فاز"},
         "route_id": {r.id: r.code for r in db.scalars(select(Route).where(Route.id.in_(route_ids)))},
     }
     out = []
@@ -210,11 +289,13 @@ def _history(db: Session, sub_id: int) -> list[tuple[audit.AuditEntry, list[Chan
                 continue
             if not before and after.get(key) in (None, ""):
                 continue  # an opening names only the fields it fills
-            changes.append(Change(
-                FIELD_LABELS.get(key, key),
-                _show(key, before[key], names) if key in before else None,
-                _show(key, after[key], names) if key in after else None,
-            ))
+            changes.append(
+                Change(
+                    FIELD_LABELS.get(key, key),
+                    _show(key, before[key], names) if key in before else None,
+                    _show(key, after[key], names) if key in after else None,
+                )
+            )
         out.append((entry, changes))
     return out
 
@@ -222,13 +303,15 @@ def _history(db: Session, sub_id: int) -> list[tuple[audit.AuditEntry, list[Chan
 # ------------------------------------------------------------------------------------------------ form
 
 
-def _premises_choices(db: Session, principal: Principal, customer_id: int | None,
-                      current: int | None) -> list[Premises]:
+def _premises_choices(
+    db: Session, principal: Principal, customer_id: int | None, current: int | None
+) -> list[Premises]:
     """Premises this customer already has a subscription at (in scope), and the subscription's own."""
     found: dict[int, Premises] = {}
     if customer_id is not None:
         stmt = (
-            select(Premises).join(Subscription, Subscription.premises_id == Premises.id)
+            select(Premises)
+            .join(Subscription, Subscription.premises_id == Premises.id)
             .where(Subscription.customer_id == customer_id, subscription_scope(principal))
             .order_by(Premises.id)
         )
@@ -258,15 +341,23 @@ def _route_options_html(groups: list[tuple[str, list[tuple[int, str]]]], value: 
     for label, items in groups:
         opts = Markup("").join(
             Markup('<option value="{}"{}>{}</option>').format(
-                rid, Markup(" selected") if str(rid) == str(value or "") else "", text)
+                rid, Markup(" selected") if str(rid) == str(value or "") else "", text
+            )
             for rid, text in items
         )
         parts.append(Markup('<optgroup label="{}">{}</optgroup>').format(label, opts))
     return Markup("").join(parts)
 
 
-def _form(page: Page, *, sub: Subscription | None, customer: Customer | None, values: dict[str, Any],
-          errors: dict[str, str], status: int = 200) -> HTMLResponse:
+def _form(
+    page: Page,
+    *,
+    sub: Subscription | None,
+    customer: Customer | None,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> HTMLResponse:
     db, principal = page.db, page.principal
     customer_id = customer.id if customer else None
     premises = _premises_choices(db, principal, customer_id, sub.premises_id if sub else None)
@@ -275,9 +366,20 @@ def _form(page: Page, *, sub: Subscription | None, customer: Customer | None, va
         districts = [d for d in districts if d.id == principal.district_id]
     route_groups = _route_choices(db, _route_district(db, principal, values))
     return page.render(
-        "subscriptions/form.html", status_code=status, sub=sub, customer=customer, values=values,
-        errors=errors, premises_choices=premises, districts=districts, zones=ZONES, groups=TARIFF_GROUP_NAMES,
-        sub_codes=SUB_CODES, states=SUPPLY_STATE_NAMES, phases=PHASES, new_premises=NEW_PREMISES,
+        "subscriptions/form.html",
+        status_code=status,
+        sub=sub,
+        customer=customer,
+        values=values,
+        errors=errors,
+        premises_choices=premises,
+        districts=districts,
+        zones=ZONES,
+        groups=TARIFF_GROUP_NAMES,
+        sub_codes=SUB_CODES,
+        states=SUPPLY_STATE_NAMES,
+        phases=PHASES,
+        new_premises=NEW_PREMISES,
         route_options=_route_options_html(route_groups, values.get("route_id")),
     )
 
@@ -307,19 +409,22 @@ def _save(page: Page, data: dict[str, str], subscription_id: int | None) -> Subs
         if principal.district_id is not None:
             payload["district_id"] = str(principal.district_id)
         try:
-            premises = create_premises(db, principal=principal, clock=page.clock, data=payload,
-                                       district_ids=set(district_names(db)))
+            premises = create_premises(
+                db, principal=principal, clock=page.clock, data=payload, district_ids=set(district_names(db))
+            )
             payload["premises_id"] = str(premises.id)
         except ValidationError as exc:
             errors.update(exc.errors)
             payload.pop("premises_id")
     try:
         if subscription_id is None:
-            sub = open_subscription(db, principal=principal, clock=page.clock, data=payload,
-                                    company_code=page.settings.company_code)
+            sub = open_subscription(
+                db, principal=principal, clock=page.clock, data=payload, company_code=page.settings.company_code
+            )
         else:
-            sub = update_subscription(db, principal=principal, clock=page.clock,
-                                      subscription_id=subscription_id, data=payload)
+            sub = update_subscription(
+                db, principal=principal, clock=page.clock, subscription_id=subscription_id, data=payload
+            )
     except ValidationError as exc:
         sub_errors = dict(exc.errors)
         if errors:  # the premises was refused, so the subscription had no premises to name
@@ -331,9 +436,7 @@ def _save(page: Page, data: dict[str, str], subscription_id: int | None) -> Subs
 
 
 @router.get("/subscriptions/route-options", response_class=HTMLResponse)
-def route_options(
-    page: PageDep, premises_id: str = "", district_id: str = "", route_id: str = ""
-) -> Response:
+def route_options(page: PageDep, premises_id: str = "", district_id: str = "", route_id: str = "") -> Response:
     """The options of the route select for the chosen premises or district (htmx swaps them in)."""
     page.principal.require(P.SUBSCRIPTIONS_VIEW)
     values = {"premises_id": premises_id, "district_id": district_id}
@@ -353,8 +456,13 @@ def subscription_new(page: PageDep, customer_id: str = "") -> Response:
     values: dict[str, Any] = {
         "customer_id": customer.id if customer else "",
         "premises_id": choices[0].id if choices else NEW_PREMISES,
-        "district_id": district_id, "zone": district.default_zone if district else "normal",
-        "tariff_group": 1, "tariff_sub_code": "1", "phase": "1", "households": 1, "supply_state": "active",
+        "district_id": district_id,
+        "zone": district.default_zone if district else "normal",
+        "tariff_group": 1,
+        "tariff_sub_code": "1",
+        "phase": "1",
+        "households": 1,
+        "supply_state": "active",
         "connected_on": _date_input(page.clock.today()),
     }
     return _form(page, sub=None, customer=customer, values=values, errors={})
@@ -388,28 +496,59 @@ def subscription_page(page: PageDep, subscription_id: int, tab: str = "reads", s
     if tab == "workorders":
         orders = open_by_subscription(db, principal=page.principal, subscription_id=sub.id)
         types = {wo.type_code: get_type(wo.type_code) for wo in orders}
-        context.update(work_orders=orders, wo_types={k: (t.name if t else k) for k, t in types.items()},
-                       wo_states=WORK_ORDER_STATES)
+        context.update(
+            work_orders=orders,
+            wo_types={k: (t.name if t else k) for k, t in types.items()},
+            wo_states=WORK_ORDER_STATES,
+        )
     elif tab == "history":
         context["changes"] = _history(db, sub.id)
     flash = {"1": "ذخیره شد", "meter": "کنتور نصب شد"}.get(saved)
     district = db.get(District, sub.district_id)
     return page.render(
-        "subscriptions/detail.html", sub=sub, customer=db.get(Customer, sub.customer_id),
-        premises=db.get(Premises, sub.premises_id), district=district,
+        "subscriptions/detail.html",
+        sub=sub,
+        customer=db.get(Customer, sub.customer_id),
+        premises=db.get(Premises, sub.premises_id),
+        district=district,
         route=db.get(Route, sub.route_id) if sub.route_id else None,
-        meter=db.get(Meter, current.meter_id) if current else None, installation=current,
-        installations=history, tabs=tabs, tab=tab, empty=TABS.get(tab, ("", ""))[1],
-        groups=TARIFF_GROUP_NAMES, states=SUPPLY_STATE_NAMES, zones=ZONES, kinds=KIND_NAMES, phases=PHASES,
-        medical_valid=sub.medical_valid_on(page.clock.today()), flash=flash,
-        contract_kw=_plain(sub.contract_kw).replace(".", "٫"), actions=ACTION_NAMES, **context,
+        meter=db.get(Meter, current.meter_id) if current else None,
+        installation=current,
+        installations=history,
+        tabs=tabs,
+        tab=tab,
+        empty=TABS.get(tab, ("", ""))[1],
+        groups=TARIFF_GROUP_NAMES,
+        states=SUPPLY_STATE_NAMES,
+        zones=ZONES,
+        kinds=KIND_NAMES,
+        phases=PHASES,
+        medical_valid=sub.medical_valid_on(page.clock.today()),
+        flash=flash,
+        contract_kw=_plain(sub.contract_kw).replace(".", "٫"),
+        actions=ACTION_NAMES,
+        **context,
     )
 
 
 def _edit_values(sub: Subscription) -> dict[str, Any]:
-    values: dict[str, Any] = {f: getattr(sub, f) for f in (
-        "customer_id", "premises_id", "route_id", "route_sequence", "tariff_group", "tariff_sub_code",
-        "phase", "amperage", "households", "medical_certificate", "supply_state", "district_id")}
+    values: dict[str, Any] = {
+        f: getattr(sub, f)
+        for f in (
+            "customer_id",
+            "premises_id",
+            "route_id",
+            "route_sequence",
+            "tariff_group",
+            "tariff_sub_code",
+            "phase",
+            "amperage",
+            "households",
+            "medical_certificate",
+            "supply_state",
+            "district_id",
+        )
+    }
     values["contract_kw"] = _plain(sub.contract_kw)
     for f in ("medical_valid_from", "medical_valid_to", "connected_on"):
         values[f] = _date_input(getattr(sub, f))
@@ -440,8 +579,9 @@ async def subscription_update(page: PageDep, subscription_id: int) -> Response:
     except ValidationError as exc:
         page.db.rollback()
         sub = get_subscription(page.db, principal=page.principal, subscription_id=subscription_id)
-        return _form(page, sub=sub, customer=page.db.get(Customer, sub.customer_id), values=data,
-                     errors=exc.errors, status=422)
+        return _form(
+            page, sub=sub, customer=page.db.get(Customer, sub.customer_id), values=data, errors=exc.errors, status=422
+        )
     return RedirectResponse(f"/subscriptions/{subscription_id}?saved=1", status_code=303)
 
 
@@ -453,13 +593,20 @@ def _stock(db: Session, phase: int) -> list[Meter]:
     return list(db.scalars(stmt.limit(300)))
 
 
-def _install_form(page: Page, sub: Subscription, values: dict[str, Any], errors: dict[str, str],
-                  status: int = 200) -> HTMLResponse:
+def _install_form(
+    page: Page, sub: Subscription, values: dict[str, Any], errors: dict[str, str], status: int = 200
+) -> HTMLResponse:
     current = current_installation(page.db, subscription_id=sub.id)
     return page.render(
-        "subscriptions/install_meter.html", status_code=status, sub=sub, values=values, errors=errors,
-        installation=current, meter=page.db.get(Meter, current.meter_id) if current else None,
-        stock=_stock(page.db, sub.phase), kinds=KIND_NAMES,
+        "subscriptions/install_meter.html",
+        status_code=status,
+        sub=sub,
+        values=values,
+        errors=errors,
+        installation=current,
+        meter=page.db.get(Meter, current.meter_id) if current else None,
+        stock=_stock(page.db, sub.phase),
+        kinds=KIND_NAMES,
     )
 
 
@@ -474,11 +621,9 @@ def install_meter_form(page: PageDep, subscription_id: int) -> Response:
 async def install_meter_save(page: PageDep, subscription_id: int) -> Response:
     data = await page.form()
     try:
-        install_meter(page.db, principal=page.principal, clock=page.clock, subscription_id=subscription_id,
-                      data=data)
+        install_meter(page.db, principal=page.principal, clock=page.clock, subscription_id=subscription_id, data=data)
     except ValidationError as exc:
         page.db.rollback()
         sub = get_subscription(page.db, principal=page.principal, subscription_id=subscription_id)
         return _install_form(page, sub, data, exc.errors, status=422)
     return RedirectResponse(f"/subscriptions/{subscription_id}?saved=meter", status_code=303)
-

@@ -62,9 +62,7 @@ def _subscription_numbers(session: Session, ids: Iterable[int | None]) -> dict[i
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    rows = session.execute(
-        select(Subscription.id, Subscription.subscription_number).where(Subscription.id.in_(wanted))
-    )
+    rows = session.execute(select(Subscription.id, Subscription.subscription_number).where(Subscription.id.in_(wanted)))
     return {sid: number for sid, number in rows}
 
 
@@ -121,9 +119,17 @@ def work_order_list(
         orders = export_rows(db, stmt)
         subs = _subscription_numbers(db, (w.subscription_id for w in orders))
         rows = [
-            (w.number, _type_name(w.type_code), subs.get(w.subscription_id or 0, ""),
-             districts.get(w.district_id, ""), _assignee(w, contractors), service.STATE_NAMES[w.state],
-             w.created_at, w.due_at, "بله" if _is_overdue(w, now) else "")
+            (
+                w.number,
+                _type_name(w.type_code),
+                subs.get(w.subscription_id or 0, ""),
+                districts.get(w.district_id, ""),
+                _assignee(w, contractors),
+                service.STATE_NAMES[w.state],
+                w.created_at,
+                w.due_at,
+                "بله" if _is_overdue(w, now) else "",
+            )
             for w in orders
         ]
         data = to_xlsx(
@@ -131,20 +137,34 @@ def work_order_list(
             ["شماره", "نوع", "شماره اشتراک", "امور", "مجری", "وضعیت", "ایجاد", "مهلت", "دیرکرد"],
             rows,
         )
-        return Response(data, media_type=XLSX_MEDIA_TYPE,
-                        headers={"Content-Disposition": 'attachment; filename="work-orders.xlsx"'})
+        return Response(
+            data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": 'attachment; filename="work-orders.xlsx"'}
+        )
     listing = paginate(db, stmt, page=page_no, size=page.settings.page_size)
-    params = {"state": state, "type_code": type_code, "district_id": district_id,
-              "contractor_id": contractor_id, "overdue": "1" if overdue == "1" else ""}
+    params = {
+        "state": state,
+        "type_code": type_code,
+        "district_id": district_id,
+        "contractor_id": contractor_id,
+        "overdue": "1" if overdue == "1" else "",
+    }
     contractor_options = (
-        [] if principal.contractor_id is not None
+        []
+        if principal.contractor_id is not None
         else [(c.id, c.name) for c in list_contractors(db, district_id=principal.district_id)]
     )
     return page.render(
-        "workorders/list.html", listing=listing, params=params, now=now, districts=districts,
-        contractors=contractors, contractor_options=contractor_options, types=all_types(),
+        "workorders/list.html",
+        listing=listing,
+        params=params,
+        now=now,
+        districts=districts,
+        contractors=contractors,
+        contractor_options=contractor_options,
+        types=all_types(),
         type_names={t.code: t.name for t in all_types()},
-        states=service.STATE_NAMES, open_states=OPEN_STATES,
+        states=service.STATE_NAMES,
+        open_states=OPEN_STATES,
         subs=_subscription_numbers(db, (w.subscription_id for w in listing.items)),
     )
 
@@ -158,8 +178,12 @@ def _type_options() -> list[tuple[str, str]]:
 
 def _form(page: Page, values: Mapping[str, Any], errors: Mapping[str, str], status: int = 200) -> HTMLResponse:
     return page.render(
-        "workorders/form.html", status_code=status, values=values, errors=errors,
-        type_options=_type_options(), districts=district_names(page.db),
+        "workorders/form.html",
+        status_code=status,
+        values=values,
+        errors=errors,
+        type_options=_type_options(),
+        districts=district_names(page.db),
     )
 
 
@@ -224,8 +248,13 @@ async def work_order_create(page: PageDep) -> Response:
     try:
         type_code, district_id, sub_id, description = _parse_create(page, data)
         wo = service.create_work_order(
-            page.db, principal=page.principal, clock=page.clock, type_code=type_code, district_id=district_id,
-            subscription_id=sub_id, description=description,
+            page.db,
+            principal=page.principal,
+            clock=page.clock,
+            type_code=type_code,
+            district_id=district_id,
+            subscription_id=sub_id,
+            description=description,
         )
     except ValidationError as exc:
         page.db.rollback()
@@ -246,8 +275,9 @@ class HistoryRow:
     note: str
 
 
-def _history(session: Session, wo: WorkOrder, wo_type: WorkOrderType | None,
-             contractors: Mapping[int, str]) -> list[HistoryRow]:
+def _history(
+    session: Session, wo: WorkOrder, wo_type: WorkOrderType | None, contractors: Mapping[int, str]
+) -> list[HistoryRow]:
     entries = audit.history(session, "work_order", wo.id)
     actors = {e.actor for e in entries}
     names: dict[str, str] = {}
@@ -266,10 +296,16 @@ def _history(session: Session, wo: WorkOrder, wo_type: WorkOrderType | None,
             note = f"علت: {after.get('failure_reason') or ''}"
         elif verb == "complete" and wo_type is not None:
             note = "، ".join(f"{label}: {text}" for label, text in _result_rows(wo_type, after.get("result")))
-        rows.append(HistoryRow(
-            at=e.at, who=names.get(e.actor, e.actor), action=ACTION_NAMES.get(verb, e.action),
-            from_state=before.get("state"), to_state=after.get("state"), note=note,
-        ))
+        rows.append(
+            HistoryRow(
+                at=e.at,
+                who=names.get(e.actor, e.actor),
+                action=ACTION_NAMES.get(verb, e.action),
+                from_state=before.get("state"),
+                to_state=after.get("state"),
+                note=note,
+            )
+        )
     return rows
 
 
@@ -290,7 +326,8 @@ def _eligible_contractors(page: Page, wo: WorkOrder) -> list[tuple[int, str]]:
     """Contractors that hold a valid contract today for this order's district and work type."""
     today = page.clock.today()
     return [
-        (c.id, c.name) for c in list_contractors(page.db, district_id=wo.district_id)
+        (c.id, c.name)
+        for c in list_contractors(page.db, district_id=wo.district_id)
         if has_contract(page.db, contractor_id=c.id, district_id=wo.district_id, work_type=wo.type_code, on=today)
     ]
 
@@ -314,14 +351,28 @@ def _detail(
     premises = db.get(Premises, sub.premises_id) if sub else None
     now = page.clock.now()
     return page.render(
-        "workorders/detail.html", status_code=status, wo=wo, wo_type=wo_type, type_name=_type_name(wo.type_code),
-        states=service.STATE_NAMES, verb_names=service.VERB_NAMES, verbs=verbs,
-        district=district_names(db).get(wo.district_id, ""), assignee=_assignee(wo, contractors),
-        sub=sub, premises=premises, overdue=_is_overdue(wo, now), now=now,
+        "workorders/detail.html",
+        status_code=status,
+        wo=wo,
+        wo_type=wo_type,
+        type_name=_type_name(wo.type_code),
+        states=service.STATE_NAMES,
+        verb_names=service.VERB_NAMES,
+        verbs=verbs,
+        district=district_names(db).get(wo.district_id, ""),
+        assignee=_assignee(wo, contractors),
+        sub=sub,
+        premises=premises,
+        overdue=_is_overdue(wo, now),
+        now=now,
         result_rows=_result_rows(wo_type, wo.result) if wo_type else [],
         history=_history(db, wo, wo_type, contractors),
         eligible=_eligible_contractors(page, wo) if "assign" in verbs else [],
-        flash=flash, flash_kind=flash_kind, error_verb=error_verb, errors=errors or {}, values=values or {},
+        flash=flash,
+        flash_kind=flash_kind,
+        error_verb=error_verb,
+        errors=errors or {},
+        values=values or {},
     )
 
 
@@ -345,15 +396,29 @@ async def work_order_transition(page: PageDep, work_order_id: int, verb: str) ->
         if raw_contractor and contractor_id is None:
             raise ValidationError("پیمانکار پیدا نشد", field="contractor_id")
         service.transition(
-            page.db, principal=page.principal, clock=page.clock, work_order_id=work_order_id, verb=verb,
-            team=team, contractor_id=contractor_id, result=data if verb == "complete" else None,
+            page.db,
+            principal=page.principal,
+            clock=page.clock,
+            work_order_id=work_order_id,
+            verb=verb,
+            team=team,
+            contractor_id=contractor_id,
+            result=data if verb == "complete" else None,
             reason=data.get("reason"),
         )
     except ValidationError as exc:
         page.db.rollback()
         wo = service.get_work_order(page.db, principal=page.principal, work_order_id=work_order_id)
-        return _detail(page, wo, status=422, error_verb=verb, errors=exc.errors or {"_form": exc.message_fa},
-                       values=data, flash=f"ثبت نشد: {exc.message_fa}", flash_kind="err")
+        return _detail(
+            page,
+            wo,
+            status=422,
+            error_verb=verb,
+            errors=exc.errors or {"_form": exc.message_fa},
+            values=data,
+            flash=f"ثبت نشد: {exc.message_fa}",
+            flash_kind="err",
+        )
     except InvalidTransition as exc:
         page.db.rollback()
         wo = service.get_work_order(page.db, principal=page.principal, work_order_id=work_order_id)
