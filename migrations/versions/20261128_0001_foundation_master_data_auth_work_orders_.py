@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 06:16:44.619550
+Create Date: 2026-11-28 06:28:48.926639
 """
 
 from collections.abc import Sequence
@@ -36,6 +36,19 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
 
+    op.create_table('bill_line',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('bill_id', sa.BigInteger(), nullable=False),
+    sa.Column('subscription_id', sa.BigInteger(), nullable=False),
+    sa.Column('seq', sa.SmallInteger(), nullable=False),
+    sa.Column('code', sa.String(length=24), nullable=False),
+    sa.Column('part', sa.SmallInteger(), nullable=False),
+    sa.Column('version', sa.String(length=16), nullable=False),
+    sa.Column('quantity_milli', sa.BigInteger(), nullable=False),
+    sa.Column('rate_milli', sa.BigInteger(), nullable=False),
+    sa.Column('amount', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_line'))
+    )
     op.create_table('bill_run',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('cycle', sa.Integer(), nullable=False),
@@ -335,6 +348,8 @@ def upgrade() -> None:
     sa.Column('due_on', sa.Date(), nullable=True),
     sa.Column('issued_on', sa.Date(), nullable=True),
     sa.Column('exception', sa.String(length=16), nullable=True),
+    sa.Column('first_line_id', sa.BigInteger(), nullable=False),
+    sa.Column('line_count', sa.SmallInteger(), nullable=False),
     sa.CheckConstraint("state IN ('draft', 'held', 'issued', 'cancelled')", name=op.f('ck_bill_state')),
     sa.ForeignKeyConstraint(['run_id'], ['bill_run.id'], name=op.f('fk_bill_run_id_bill_run')),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_bill_subscription_id_subscription')),
@@ -419,23 +434,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_work_order_subscription_id'), ['subscription_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_order_type_code'), ['type_code'], unique=False)
 
-    op.create_table('bill_line',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('bill_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('subscription_id', sa.BigInteger(), nullable=False),
-    sa.Column('seq', sa.SmallInteger(), nullable=False),
-    sa.Column('code', sa.String(length=24), nullable=False),
-    sa.Column('part', sa.SmallInteger(), nullable=False),
-    sa.Column('version', sa.String(length=16), nullable=False),
-    sa.Column('quantity_milli', sa.BigInteger(), nullable=False),
-    sa.Column('rate_milli', sa.BigInteger(), nullable=False),
-    sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.ForeignKeyConstraint(['bill_id'], ['bill.id'], name=op.f('fk_bill_line_bill_id_bill')),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_line'))
-    )
-    with op.batch_alter_table('bill_line', schema=None) as batch_op:
-        batch_op.create_index('ix_bill_line_bill_id', ['bill_id'], unique=False)
-
     op.create_table('bill_run_exception',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -465,10 +463,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_bill_run_exception_run_id'))
 
     op.drop_table('bill_run_exception')
-    with op.batch_alter_table('bill_line', schema=None) as batch_op:
-        batch_op.drop_index('ix_bill_line_bill_id')
-
-    op.drop_table('bill_line')
     with op.batch_alter_table('work_order', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_work_order_type_code'))
         batch_op.drop_index(batch_op.f('ix_work_order_subscription_id'))
@@ -545,6 +539,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_bill_run_cycle'))
 
     op.drop_table('bill_run')
+    op.drop_table('bill_line')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
 

@@ -5,8 +5,8 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from barq.billing.models import Bill, BillLine, BillRun, BillRunException
-from barq.billing.service import approve_bill_run, hold_bill, rate_bill_run, start_bill_run
+from barq.billing.models import Bill, BillRun, BillRunException
+from barq.billing.service import approve_bill_run, bill_lines, hold_bill, rate_bill_run, start_bill_run
 from barq.db import make_sessionmaker
 from barq.ids import validate_payment_id
 from barq.metering.models import MeterRead
@@ -63,7 +63,7 @@ def test_run_prices_like_the_engine_and_approval_issues(world: World, library) -
         )
         b0 = bills[subs[0]]
         assert (b0.total, b0.payable, b0.carry_out) == (expected.total, expected.payable, expected.carry)
-        lines = s.scalars(select(BillLine).where(BillLine.bill_id == b0.id).order_by(BillLine.seq)).all()
+        lines = bill_lines(s, [b0])[b0.id]
         assert [ln.code for ln in lines] == [ln.code for ln in expected.lines]
         assert [ln.amount for ln in lines] == [ln.amount for ln in expected.lines]
         assert b0.payment_id is not None

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.billing.models import Bill, BillLine
-from barq.billing.service import previous_cycle
+from barq.billing.service import bill_lines, previous_cycle
 from barq.calendar import MONTH_NAMES, fa_digits, fa_number, format_jalali, to_jalali
 from barq.connections.models import Subscription
 from barq.connections.service import TARIFF_GROUP_NAMES, get_subscription
@@ -324,7 +324,7 @@ def bill_view(session: Session, bill_id: int) -> BillView:
         .order_by(MeterInstallation.installed_on.desc(), MeterInstallation.id.desc())
         .limit(1)
     ).first()
-    lines = list(session.scalars(select(BillLine).where(BillLine.bill_id == bill.id).order_by(BillLine.seq)))
+    lines = bill_lines(session, [bill])[bill.id]
     line_views = _line_views(lines)
     return BillView(
         id=bill.id,
@@ -695,16 +695,12 @@ def print_file(session: Session, *, cycle: int, route_id: int) -> str:
         .where(Bill.cycle == cycle, Bill.state == "issued", Subscription.route_id == route_id)
         .order_by(Subscription.route_sequence.is_(None), Subscription.route_sequence, Subscription.subscription_number)
     ).all()
-    bill_ids = [b.id for b, _, _, _ in rows]
     sub_ids = [s.id for _, s, _, _ in rows]
-    lines: dict[int, list[BillLine]] = defaultdict(list)
+    lines = bill_lines(session, [b for b, _, _, _ in rows])
     history: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     reads: dict[tuple[int, date], int] = {}
     meters: dict[int, tuple[str, int]] = {}
     first_cycle = previous_cycle(cycle, HISTORY_PERIODS - 1)
-    for chunk in _chunks(bill_ids):
-        for ln in session.scalars(select(BillLine).where(BillLine.bill_id.in_(chunk)).order_by(BillLine.seq)):
-            lines[ln.bill_id].append(ln)
     for chunk in _chunks(sub_ids):
         for sid, c, kwh, payable in session.execute(
             select(Bill.subscription_id, Bill.cycle, Bill.kwh, Bill.payable)

@@ -42,9 +42,11 @@ class ReadSource(Protocol):
     def consumption(self, session: Session, *, start: date, end: date) -> ReadColumns: ...
 
 
-def to_dates(values: list[object]) -> NDArray[np.datetime64]:
-    """SQLite gives ISO strings, PostgreSQL gives dates; both become datetime64[D]."""
-    return np.array([str(v) for v in values], dtype="datetime64[D]") if values else np.array([], "datetime64[D]")
+def _epoch_days(column: str, sqlite: bool) -> str:
+    """SQL for a date column as whole days since 1970-01-01 (numpy's datetime64[D] epoch)."""
+    if sqlite:
+        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    return f"({column} - DATE '1970-01-01')"
 
 
 class TableReadSource:
@@ -52,10 +54,11 @@ class TableReadSource:
 
     def consumption(self, session: Session, *, start: date, end: date) -> ReadColumns:
         cur = raw_connection(session).cursor()
-        placeholder = "?" if session.get_bind().dialect.name == "sqlite" else "%s"
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        placeholder = "?" if sqlite else "%s"
         cur.execute(
-            "SELECT subscription_id, prev_read_on, read_on, kwh, peak_kwh, offpeak_kwh, maximeter_kw, reactive, "
-            "estimated FROM meter_read "
+            f"SELECT subscription_id, {_epoch_days('prev_read_on', sqlite)}, {_epoch_days('read_on', sqlite)}, kwh, "
+            "peak_kwh, offpeak_kwh, maximeter_kw, reactive, estimated FROM meter_read "
             f"WHERE status = 'valid' AND read_on >= {placeholder} AND read_on <= {placeholder} "
             "AND kwh IS NOT NULL AND prev_read_on IS NOT NULL ORDER BY subscription_id, read_on",
             (start.isoformat(), end.isoformat()),
@@ -76,8 +79,8 @@ class TableReadSource:
 
         return ReadColumns(
             subscription_id=sub[last],
-            prev_date=to_dates(list(cols[1]))[last],
-            cur_date=to_dates(list(cols[2]))[last],
+            prev_date=np.array(cols[1], dtype=np.int64)[last].astype("datetime64[D]"),
+            cur_date=np.array(cols[2], dtype=np.int64)[last].astype("datetime64[D]"),
             kwh=ints(cols[3]),
             peak_kwh=ints(cols[4]),
             offpeak_kwh=ints(cols[5]),

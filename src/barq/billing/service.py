@@ -9,7 +9,7 @@ cycle, or an exception in this run, is never priced again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from barq import audit
@@ -208,9 +208,8 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
     zones = tuple(sorted(set(cols[4])))
     sub_index = {s: i for i, s in enumerate(sub_codes)}
     zone_index = {z: i for i, z in enumerate(zones)}
-    nat = np.datetime64("NaT")
-    med_from = np.array([nat if v is None else np.datetime64(str(v), "D") for v in cols[6]], dtype="datetime64[D]")
-    med_to = np.array([nat if v is None else np.datetime64(str(v), "D") for v in cols[7]], dtype="datetime64[D]")
+    med_from = _sparse_dates(cols[6])
+    med_to = _sparse_dates(cols[7])
     return _Due(
         ids=ids,
         bill_id=np.array([int(v) for v in cols[1]], dtype=np.int64),
@@ -225,6 +224,15 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
         contract_kw=np.array(cols[8], dtype=np.int64),
         active=np.array([v == "active" for v in cols[9]], dtype=bool),
     )
+
+
+def _sparse_dates(values: Sequence[Any]) -> NDArray[np.datetime64]:
+    """Dates of a column that is mostly NULL (medical certificates): NaT where NULL."""
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
+    present = [i for i, v in enumerate(values) if v is not None]
+    if present:
+        out[present] = np.array([str(values[i]) for i in present], dtype="datetime64[D]")
+    return out
 
 
 def _history(session: Session, cycle: int, ids: I64) -> tuple[I64, I64]:
@@ -416,6 +424,13 @@ def _rate_chunk(
         exceptions.append((int(billed.ids[i]), int(bill_ids[i]), str(kind[i]), EXCEPTION_KINDS[str(kind[i])]))
 
     sel = np.flatnonzero(ok)
+    # lines of the rated bills, without the carried remainders (they are bill columns), bill by bill
+    order = result.bill_order()
+    order = order[ok[result.line_bill[order]] & ~_CARRY_CODE_MASK[result.line_code[order]]]
+    lb = result.line_bill[order]
+    n_lines = len(order)
+    counts = np.bincount(lb, minlength=len(billed.ids))
+    first = line_base + np.concatenate(([0], np.cumsum(counts)[:-1]))
     peak = found.peak_kwh[rp]
     off = found.offpeak_kwh[rp]
     bill_rows = list(
@@ -425,8 +440,8 @@ def _rate_chunk(
             billed.ids[sel].tolist(),
             [cycle] * n_bills,
             ["draft"] * n_bills,
-            np.datetime_as_string(prev_d[sel]).tolist(),
-            np.datetime_as_string(cur_d[sel]).tolist(),
+            _iso(prev_d[sel]),
+            _iso(cur_d[sel]),
             days[sel].tolist(),
             kwh[sel].tolist(),
             [None if v < 0 else v for v in peak[sel].tolist()],
@@ -438,29 +453,23 @@ def _rate_chunk(
             result.carry[sel].tolist(),
             [str(p) if p else None for p in pids[sel].tolist()],
             [k or None for k in kind[sel].tolist()],
+            first[sel].tolist(),
+            counts[sel].tolist(),
             strict=True,
         )
     )
-    # lines: only those of bills that were rated in the vector result (ok rows)
-    line_bill = result.line_bill
-    keep = ok[line_bill]
-    lb = line_bill[keep]
-    n_lines = int(keep.sum())
-    seq = result.line_seq[keep].tolist()
-    codes = np.array(LINE_CODES, dtype=object)[result.line_code[keep]].tolist()
-    versions = np.array(result.versions, dtype=object)[result.line_version[keep]].tolist()
     line_rows = list(
         zip(
             (line_base + np.arange(n_lines)).tolist(),
             bill_ids[lb].tolist(),
             billed.ids[lb].tolist(),
-            seq,
-            codes,
-            result.line_part[keep].tolist(),
-            versions,
-            result.line_quantity_milli[keep].tolist(),
-            result.line_rate_milli[keep].tolist(),
-            result.line_amount[keep].tolist(),
+            result.line_seq[order].tolist(),
+            _CODES[result.line_code[order]].tolist(),
+            result.line_part[order].tolist(),
+            np.array(result.versions, dtype=object)[result.line_version[order]].tolist(),
+            result.line_quantity_milli[order].tolist(),
+            result.line_rate_milli[order].tolist(),
+            result.line_amount[order].tolist(),
             strict=True,
         )
     )
@@ -564,6 +573,16 @@ def _row(cols: RatingColumns, idx: I64) -> RatingColumns:
     )
 
 
+_CODES = np.array(LINE_CODES, dtype=object)
+_CARRY_CODE_MASK = np.isin(_CODES, ["carry_in", "carry_out"])
+
+
+def _iso(days: NDArray[np.datetime64]) -> list[str]:
+    """ISO dates as strings, formatting each distinct date once (a run has few)."""
+    unique, inverse = np.unique(days, return_inverse=True)
+    return np.array(np.datetime_as_string(unique), dtype=object)[inverse].tolist()  # type: ignore[no-any-return]
+
+
 _BILL_COLUMNS = (
     "id",
     "run_id",
@@ -583,6 +602,8 @@ _BILL_COLUMNS = (
     "carry_out",
     "payment_id",
     "exception",
+    "first_line_id",
+    "line_count",
 )
 _LINE_COLUMNS = (
     "id",
@@ -657,7 +678,7 @@ def approve_bill_run(session: Session, *, principal: Principal, clock: Clock, ru
     session.execute(
         update(BillRunException).where(BillRunException.bill_id.in_(held)).values(bill_id=None, resolution="withdrawn")
     )
-    session.execute(delete(BillLine).where(BillLine.bill_id.in_(held)))
+    _delete_lines(session, held)
     in_run = (Bill.cycle == run.cycle) & (Bill.run_id == run.id)
     withdrawn = _rowcount(session.execute(delete(Bill).where(in_run, Bill.state == "held")))
     issued = _rowcount(
@@ -694,7 +715,7 @@ def cancel_bill_run(session: Session, *, principal: Principal, clock: Clock, run
         raise InvalidTransition("اجرای صادرشده ابطال‌شدنی نیست")
     bills = select(Bill.id).where(Bill.cycle == run.cycle, Bill.run_id == run.id)
     session.execute(delete(BillRunException).where(BillRunException.run_id == run.id))
-    session.execute(delete(BillLine).where(BillLine.bill_id.in_(bills)))
+    _delete_lines(session, bills)
     session.execute(delete(Bill).where(Bill.cycle == run.cycle, Bill.run_id == run.id))
     run.state = "cancelled"
     audit.record(
@@ -707,6 +728,52 @@ def cancel_bill_run(session: Session, *, principal: Principal, clock: Clock, run
     )
     session.flush()
     return run
+
+
+def _delete_lines(session: Session, bill_ids: Any) -> None:
+    """Delete the lines of the bills selected by ``bill_ids`` (a select of ids), by their id ranges."""
+    ranges = [
+        {"lo": lo, "hi": lo + n - 1}
+        for lo, n in session.execute(select(Bill.first_line_id, Bill.line_count).where(Bill.id.in_(bill_ids)))
+        if n
+    ]
+    if ranges:
+        session.execute(text("DELETE FROM bill_line WHERE id BETWEEN :lo AND :hi"), ranges)
+
+
+def bill_lines(session: Session, bills: Sequence[Bill]) -> dict[int, list[BillLine]]:
+    """Each bill's lines in order, the carried remainders included (shown as lines, stored on the bill)."""
+    out: dict[int, list[BillLine]] = {b.id: [] for b in bills}
+    for start in range(0, len(bills), 200):
+        chunk = [b for b in bills[start : start + 200] if b.line_count]
+        if not chunk:
+            continue
+        ranges = [BillLine.id.between(b.first_line_id, b.first_line_id + b.line_count - 1) for b in chunk]
+        for line in session.scalars(select(BillLine).where(or_(*ranges))):
+            out[line.bill_id].append(line)
+    for b in bills:
+        lines = sorted(out[b.id], key=lambda ln: ln.seq)
+        version, part = (lines[-1].version, lines[-1].part) if lines else ("", 0)
+        seq = len(lines)
+        for code, amount in (("carry_in", b.carry_in), ("carry_out", -b.carry_out)):
+            if amount:
+                lines.append(
+                    BillLine(
+                        id=0,
+                        bill_id=b.id,
+                        subscription_id=b.subscription_id,
+                        seq=seq,
+                        code=code,
+                        part=part,
+                        version=version,
+                        quantity_milli=1000,
+                        rate_milli=amount * 1000,
+                        amount=amount,
+                    )
+                )
+                seq += 1
+        out[b.id] = lines
+    return out
 
 
 def _rowcount(result: Any) -> int:
