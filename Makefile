@@ -1,5 +1,6 @@
 # The two commands of the README:  make demo   and   make test
 PY ?= python3
+PYTEST_ARGS ?= -n 2
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
