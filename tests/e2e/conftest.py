@@ -8,10 +8,12 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import Engine
 
 from barq.clock import Clock
 from barq.db import make_engine
@@ -32,12 +34,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def live_world(tmp_path: Path) -> Iterator[tuple[str, World]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'e2e.db'}")
-    metadata.create_all(engine)
-    world = build_world(engine, Clock())
-    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=world.clock)
+@contextmanager
+def serve(engine: Engine, clock: Clock) -> Iterator[str]:
+    """The app on a free local port, in a thread; yields its base address."""
+    app = create_app(Settings(database_url=str(engine.url)), engine=engine, clock=clock)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -45,9 +45,20 @@ def live_world(tmp_path: Path) -> Iterator[tuple[str, World]]:
     deadline = time.monotonic() + 10
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", world
-    server.should_exit = True
-    thread.join(timeout=5)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_world(tmp_path: Path) -> Iterator[tuple[str, World]]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'e2e.db'}")
+    metadata.create_all(engine)
+    world = build_world(engine, Clock())
+    with serve(engine, world.clock) as base:
+        yield base, world
     engine.dispose()
 
 

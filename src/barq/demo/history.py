@@ -8,6 +8,7 @@ The bills are then made by the real bill runs, one a cycle, approved as an offic
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time, timedelta
 
 import numpy as np
 from sqlalchemy import Engine, text
@@ -21,7 +22,7 @@ from barq.billing.service import (
     rate_bill_run,
     start_bill_run,
 )
-from barq.clock import Clock
+from barq.clock import Clock, FixedClock
 from barq.db import make_sessionmaker, raw_connection
 from barq.rating.book import load_default_library
 
@@ -127,11 +128,13 @@ def build_history(
         last_read[sel] = read_on[sel]
         if cycle == cycles[-1]:
             break  # the last month is read but not billed: its bill run is left for the office
+        # the office bills a month a few days after its last read
+        office = FixedClock(moment=datetime.combine(end + timedelta(days=3), time(6, 0), tzinfo=UTC))
         with factory() as s, s.begin():
-            run_id = start_bill_run(s, principal=SYSTEM, clock=clock, cycle=cycle).id
-        rate_bill_run(factory, run_id=run_id, library=library, clock=clock)
+            run_id = start_bill_run(s, principal=SYSTEM, clock=office, cycle=cycle).id
+        rate_bill_run(factory, run_id=run_id, library=library, clock=office)
         with factory() as s, s.begin():
-            issued += approve_bill_run(s, principal=SYSTEM, clock=clock, run_id=run_id).issued_count
+            issued += approve_bill_run(s, principal=SYSTEM, clock=office, run_id=run_id).issued_count
         if progress:
             progress(step + 1, len(cycles) - 1)
     return issued

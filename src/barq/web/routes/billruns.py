@@ -22,7 +22,7 @@ from barq.billing.service import (
     run_options,
     start_bill_run,
 )
-from barq.calendar import jalali_month_name
+from barq.calendar import fa_number, jalali_month_name
 from barq.connections.models import Subscription
 from barq.errors import NotFound, ValidationError
 from barq.inputs import Inputs
@@ -188,9 +188,16 @@ def run_detail(page: PageDep, run_id: int, kind: str = "", p: int = 1, flash: st
         total=total,
         params={"kind": kind},
         districts=district_names(page.db),
-        flash=flash or None,
+        flash=_flash(flash),
         **_progress_context(run),
     )
+
+
+def _flash(code: str) -> str | None:
+    kind, _, number = code.partition("-")
+    if kind == "issued" and number.isdigit():
+        return f"{fa_number(int(number))} صورتحساب صادر شد."
+    return None
 
 
 @router.get("/bill-runs/{run_id}/progress", response_class=HTMLResponse)
