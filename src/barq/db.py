@@ -91,3 +91,20 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def raw_connection(session: Session) -> Any:
     """The DBAPI connection inside the session's transaction, for bulk executemany / COPY."""
     return session.connection().connection.driver_connection
+
+
+def fetch_columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
+    """Run a read-only query on the DBAPI connection and return its result column by column (tuples),
+    ready for numpy: the fastest path the standard drivers offer for a million rows. (ADBC was measured
+    faster but links a second SQLite library into the process, which breaks SQLite's file locking.)
+    The query takes no parameters: callers only put integers and dates they computed into it."""
+    cur = raw_connection(session).cursor()
+    try:
+        cur.execute(sql)
+        rows = cur.fetchall()
+        width = len(cur.description or ())
+    finally:
+        cur.close()
+    if not rows:
+        return [() for _ in range(width)]
+    return list(zip(*rows, strict=True))

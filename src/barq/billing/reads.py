@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
-from barq.db import raw_connection
+from barq.db import fetch_columns
 
 I64 = NDArray[np.int64]
 
@@ -42,7 +42,7 @@ class ReadSource(Protocol):
     def consumption(self, session: Session, *, start: date, end: date) -> ReadColumns: ...
 
 
-def _epoch_days(column: str, sqlite: bool) -> str:
+def epoch_days(column: str, sqlite: bool) -> str:
     """SQL for a date column as whole days since 1970-01-01 (numpy's datetime64[D] epoch)."""
     if sqlite:
         return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
@@ -53,38 +53,30 @@ class TableReadSource:
     """Validated reads of the ``meter_read`` table; the last one in the window wins."""
 
     def consumption(self, session: Session, *, start: date, end: date) -> ReadColumns:
-        cur = raw_connection(session).cursor()
         sqlite = session.get_bind().dialect.name == "sqlite"
-        placeholder = "?" if sqlite else "%s"
-        cur.execute(
-            f"SELECT subscription_id, {_epoch_days('prev_read_on', sqlite)}, {_epoch_days('read_on', sqlite)}, kwh, "
-            "peak_kwh, offpeak_kwh, maximeter_kw, reactive, estimated FROM meter_read "
-            f"WHERE status = 'valid' AND read_on >= {placeholder} AND read_on <= {placeholder} "
+        estimated = "estimated" if sqlite else "CASE WHEN estimated THEN 1 ELSE 0 END"
+        cols = fetch_columns(
+            session,
+            f"SELECT subscription_id, {epoch_days('prev_read_on', sqlite)}, {epoch_days('read_on', sqlite)}, kwh, "
+            "COALESCE(peak_kwh, -1), COALESCE(offpeak_kwh, -1), COALESCE(maximeter_kw, -1), COALESCE(reactive, -1), "
+            f"{estimated} FROM meter_read WHERE status = 'valid' "
+            f"AND read_on >= '{start.isoformat()}' AND read_on <= '{end.isoformat()}' "
             "AND kwh IS NOT NULL AND prev_read_on IS NOT NULL ORDER BY subscription_id, read_on",
-            (start.isoformat(), end.isoformat()),
         )
-        rows = cur.fetchall()
-        cur.close()
-        if not rows:
-            empty = np.array([], dtype=np.int64)
-            nodate = np.array([], dtype="datetime64[D]")
-            return ReadColumns(empty, nodate, nodate, empty, empty, empty, empty, empty, np.array([], dtype=bool))
-        cols = list(zip(*rows, strict=True))
-        sub = np.array(cols[0], dtype=np.int64)
+        if not cols[0]:
+            cols = [()] * 9
+        ints = [np.array(c, dtype=np.int64) for c in cols]
+        sub = ints[0]
         last = np.ones(len(sub), dtype=bool)
         last[:-1] = sub[1:] != sub[:-1]
-
-        def ints(values: tuple[object, ...]) -> I64:
-            return np.array([-1 if v is None else v for v in values], dtype=np.int64)[last]
-
         return ReadColumns(
             subscription_id=sub[last],
-            prev_date=np.array(cols[1], dtype=np.int64)[last].astype("datetime64[D]"),
-            cur_date=np.array(cols[2], dtype=np.int64)[last].astype("datetime64[D]"),
-            kwh=ints(cols[3]),
-            peak_kwh=ints(cols[4]),
-            offpeak_kwh=ints(cols[5]),
-            maximeter_kw=ints(cols[6]),
-            reactive=ints(cols[7]),
-            estimated=np.array([bool(v) for v in cols[8]], dtype=bool)[last],
+            prev_date=ints[1][last].astype("datetime64[D]"),
+            cur_date=ints[2][last].astype("datetime64[D]"),
+            kwh=ints[3][last],
+            peak_kwh=ints[4][last],
+            offpeak_kwh=ints[5][last],
+            maximeter_kw=ints[6][last],
+            reactive=ints[7][last],
+            estimated=ints[8][last] == 1,
         )

@@ -25,10 +25,10 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.billing.models import Bill, BillLine, BillRun, BillRunException
 from barq.billing.numbers import payment_ids
-from barq.billing.reads import ReadColumns, ReadSource, TableReadSource
+from barq.billing.reads import ReadColumns, ReadSource, TableReadSource, epoch_days
 from barq.calendar import from_jalali, month_length, to_jalali
 from barq.clock import Clock
-from barq.db import raw_connection
+from barq.db import fetch_columns, raw_connection
 from barq.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from barq.rating.book import TariffLibrary
 from barq.rating.engine import LINE_CODES, DemandInput
@@ -168,93 +168,76 @@ class _Due:
         )
 
 
-def _ph(session: Session) -> str:
-    return "?" if session.get_bind().dialect.name == "sqlite" else "%s"
-
-
 def _due_subscriptions(session: Session, run: BillRun) -> _Due:
-    ph = _ph(session)
-    month = run.cycle % 100
+    """One query, read as Arrow columns: every due subscription not yet billed in the cycle nor an exception
+    of this run. Only integers the service computed itself are put into the SQL text."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
     where = ["s.supply_state IN ('active', 'disconnected')"]
-    params: list[Any] = [run.cycle, run.id]
     if run.district_ids:
-        where.append(f"s.district_id IN ({', '.join(ph for _ in run.district_ids)})")
-        params += run.district_ids
+        where.append(f"s.district_id IN ({', '.join(str(int(d)) for d in run.district_ids)})")
     if run.route_ids:
-        where.append(f"s.route_id IN ({', '.join(ph for _ in run.route_ids)})")
-        params += run.route_ids
-    if month % 2 == 1:  # 60-day routes are read in even months
+        where.append(f"s.route_id IN ({', '.join(str(int(r)) for r in run.route_ids)})")
+    if run.cycle % 2 == 1:  # 60-day routes are read in even months
         where.append("(r.cycle_days IS NULL OR r.cycle_days <> 60)")
     sql = (
-        "SELECT s.id, s.bill_id, s.tariff_group, s.tariff_sub_code, p.zone, s.households, s.medical_valid_from, "
-        "s.medical_valid_to, CAST(s.contract_kw AS INTEGER), s.supply_state "
+        "SELECT s.id, CAST(s.bill_id AS BIGINT), s.tariff_group, s.tariff_sub_code, p.zone, s.households, "
+        f"COALESCE({epoch_days('s.medical_valid_from', sqlite)}, -1), "
+        f"COALESCE({epoch_days('s.medical_valid_to', sqlite)}, -1), "
+        "CAST(s.contract_kw AS INTEGER), CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END "
         "FROM subscription s JOIN premises p ON p.id = s.premises_id "
         "LEFT JOIN route r ON r.id = s.route_id "
-        f"WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.subscription_id = s.id AND b.cycle = {ph}) "
-        f"AND NOT EXISTS (SELECT 1 FROM bill_run_exception e WHERE e.subscription_id = s.id AND e.run_id = {ph}) "
+        f"WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.subscription_id = s.id AND b.cycle = {int(run.cycle)}) "
+        "AND NOT EXISTS (SELECT 1 FROM bill_run_exception e "
+        f"WHERE e.subscription_id = s.id AND e.run_id = {int(run.id)}) "
         f"AND {' AND '.join(where)} ORDER BY s.id"
     )
-    cur = raw_connection(session).cursor()
-    cur.execute(sql, params)
-    rows = cur.fetchall()
-    cur.close()
-    if not rows:
-        e = np.array([], dtype=np.int64)
-        d = np.array([], dtype="datetime64[D]")
-        return _Due(e, e, e, e, (), e, (), e, d, d, e, np.array([], dtype=bool))
-    cols = list(zip(*rows, strict=True))
-    ids = np.array(cols[0], dtype=np.int64)
-    sub_codes = tuple(sorted(set(cols[3])))
-    zones = tuple(sorted(set(cols[4])))
-    sub_index = {s: i for i, s in enumerate(sub_codes)}
-    zone_index = {z: i for i, z in enumerate(zones)}
-    med_from = _sparse_dates(cols[6])
-    med_to = _sparse_dates(cols[7])
+    cols = fetch_columns(session, sql)
+    sub_code, sub_codes = _categories(cols[3])
+    zone, zones = _categories(cols[4])
+
+    def ints(i: int) -> I64:
+        return np.array(cols[i], dtype=np.int64)
+
+    def days(i: int) -> NDArray[np.datetime64]:
+        raw = ints(i)
+        return np.where(raw < 0, np.datetime64("NaT"), raw.astype("datetime64[D]"))
+
     return _Due(
-        ids=ids,
-        bill_id=np.array([int(v) for v in cols[1]], dtype=np.int64),
-        group=np.array(cols[2], dtype=np.int64),
-        sub_code=np.array([sub_index[v] for v in cols[3]], dtype=np.int64),
+        ids=ints(0),
+        bill_id=ints(1),
+        group=ints(2),
+        sub_code=sub_code,
         sub_codes=sub_codes,
-        zone=np.array([zone_index[v] for v in cols[4]], dtype=np.int64),
+        zone=zone,
         zones=zones,
-        households=np.array(cols[5], dtype=np.int64),
-        medical_from=med_from,
-        medical_to=med_to,
-        contract_kw=np.array(cols[8], dtype=np.int64),
-        active=np.array([v == "active" for v in cols[9]], dtype=bool),
+        households=ints(5),
+        medical_from=days(6),
+        medical_to=days(7),
+        contract_kw=ints(8),
+        active=ints(9) == 1,
     )
 
 
-def _sparse_dates(values: Sequence[Any]) -> NDArray[np.datetime64]:
-    """Dates of a column that is mostly NULL (medical certificates): NaT where NULL."""
-    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
-    present = [i for i, v in enumerate(values) if v is not None]
-    if present:
-        out[present] = np.array([str(values[i]) for i in present], dtype="datetime64[D]")
-    return out
+def _categories(column: tuple[str, ...]) -> tuple[I64, tuple[str, ...]]:
+    """A text column as (index per row, sorted distinct values)."""
+    names = tuple(sorted(set(column)))
+    index = {name: i for i, name in enumerate(names)}
+    return np.array([index[v] for v in column], dtype=np.int64), names
 
 
 def _history(session: Session, cycle: int, ids: I64) -> tuple[I64, I64]:
     """Carried remainder of each subscription's last issued bill, and its average daily kWh (×1000, -1 none)."""
-    ph = _ph(session)
-    cur = raw_connection(session).cursor()
-    cur.execute(
-        "SELECT subscription_id, cycle, kwh, days, carry_out FROM bill "
-        f"WHERE state = 'issued' AND cycle >= {ph} AND cycle < {ph} ORDER BY subscription_id, cycle",
-        (previous_cycle(cycle, HISTORY_CYCLES), cycle),
+    cols = fetch_columns(
+        session,
+        "SELECT subscription_id, cycle, kwh, days, carry_out FROM bill WHERE state = 'issued' "
+        f"AND cycle >= {int(previous_cycle(cycle, HISTORY_CYCLES))} AND cycle < {int(cycle)} "
+        "ORDER BY subscription_id, cycle",
     )
-    rows = cur.fetchall()
-    cur.close()
     carry = np.zeros(len(ids), dtype=np.int64)
     daily = np.full(len(ids), -1, dtype=np.int64)
-    if not rows:
+    if not cols[0]:
         return carry, daily
-    cols = list(zip(*rows, strict=True))
-    sub = np.array(cols[0], dtype=np.int64)
-    kwh = np.array(cols[2], dtype=np.int64)
-    days = np.array(cols[3], dtype=np.int64)
-    carry_out = np.array(cols[4], dtype=np.int64)
+    sub, kwh, days, carry_out = (np.array(cols[c], dtype=np.int64) for c in (0, 2, 3, 4))
     starts = np.flatnonzero(np.r_[True, sub[1:] != sub[:-1]])
     last = np.r_[starts[1:] - 1, len(sub) - 1]
     uniq = sub[starts]
