@@ -9,6 +9,8 @@ cycle, or an exception in this run, is never priced again.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -288,14 +290,14 @@ def rate_bill_run(
         if len(found)
         else np.zeros(len(due.ids), dtype=bool)
     )
-    done = done_before
-    for lo in range(0, len(due.ids), chunk_size):
-        idx = np.arange(lo, min(lo + chunk_size, len(due.ids)))
-        with factory() as session, session.begin():
-            _lock(session)
-            n = _rate_chunk(
-                session,
-                run_key=run_key,
+    # Pricing (numpy, this thread) overlaps with writing the previous chunk (a writer thread: the database
+    # driver releases the GIL while it inserts), so the two cores work at once.
+    writer = _ChunkWriter(factory, run_key=run_key, cycle=cycle, done=done_before, total=total, progress=progress)
+    queued = done_before
+    try:
+        for lo in range(0, len(due.ids), chunk_size):
+            idx = np.arange(lo, min(lo + chunk_size, len(due.ids)))
+            priced = _price_chunk(
                 cycle=cycle,
                 due=due.take(idx),
                 has=has[idx],
@@ -306,11 +308,12 @@ def rate_bill_run(
                 library=library,
                 opts=opts,
             )
-        done += n
-        if progress:
-            progress(done, total)
-        if after_chunk:
-            after_chunk(done)
+            writer.put(priced)
+            queued += priced.subscriptions
+            if after_chunk:
+                after_chunk(queued)
+    finally:
+        writer.close()
     with factory() as session, session.begin():
         run = session.get_one(BillRun, run_id)
         run.state = "review"
@@ -325,10 +328,8 @@ def _lock(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(8472001)"))
 
 
-def _rate_chunk(
-    session: Session,
+def _price_chunk(
     *,
-    run_key: int,
     cycle: int,
     due: _Due,
     has: NDArray[np.bool_],
@@ -338,10 +339,9 @@ def _rate_chunk(
     daily: I64,
     library: TariffLibrary,
     opts: dict[str, Any],
-) -> int:
-    exceptions: list[tuple[int, int | None, str, str]] = []
-    for sid in due.ids[~has].tolist():
-        exceptions.append((sid, None, "no_read", "قرائت معتبری در این دوره ثبت نشده است"))
+) -> _Priced:
+    """Price one chunk: everything but the database, so it can run while the previous chunk is written."""
+    no_bill = [(sid, "no_read", "قرائت معتبری در این دوره ثبت نشده است") for sid in due.ids[~has].tolist()]
     billed = due.take(np.flatnonzero(has))
     rp = read_pos[has]
     carry_b = carry[has]
@@ -385,12 +385,7 @@ def _rate_chunk(
     except ValidationError:
         result, ok = _rate_row_by_row(library, cols)
         for i in np.flatnonzero(~ok).tolist():
-            exceptions.append((int(billed.ids[i]), None, "rating_error", "داده‌های این اشتراک قیمت‌گذاری‌شدنی نیست"))
-    n_bills = int(ok.sum())
-    bill_base = (session.scalar(select(func.max(Bill.id))) or 0) + 1
-    line_base = (session.scalar(select(func.max(BillLine.id))) or 0) + 1
-    bill_ids = np.zeros(len(billed.ids), dtype=np.int64)
-    bill_ids[ok] = bill_base + np.arange(n_bills)
+            no_bill.append((int(billed.ids[i]), "rating_error", "داده‌های این اشتراک قیمت‌گذاری‌شدنی نیست"))
     year, month = divmod(cycle, 100)
     pids = payment_ids(billed.bill_id, np.where(ok, result.payable, 0), year=year, period=month)
     days = (cur_d - prev_d).astype(np.int64)
@@ -402,50 +397,42 @@ def _rate_chunk(
     kind[(kwh == 0) & billed.active] = "zero"
     kind[result.total + carry_b < 0] = "negative"
     kind[found.estimated[rp]] = "estimated"
-    kind[~ok] = ""
-    for i in np.flatnonzero(kind != "").tolist():
-        exceptions.append((int(billed.ids[i]), int(bill_ids[i]), str(kind[i]), EXCEPTION_KINDS[str(kind[i])]))
-
     sel = np.flatnonzero(ok)
+    kind = kind[sel]
     # lines of the rated bills, without the carried remainders (they are bill columns), bill by bill
     order = result.bill_order()
     order = order[ok[result.line_bill[order]] & ~_CARRY_CODE_MASK[result.line_code[order]]]
-    lb = result.line_bill[order]
-    n_lines = len(order)
-    counts = np.bincount(lb, minlength=len(billed.ids))
-    first = line_base + np.concatenate(([0], np.cumsum(counts)[:-1]))
-    peak = found.peak_kwh[rp]
-    off = found.offpeak_kwh[rp]
-    bill_rows = list(
-        zip(
-            bill_ids[sel].tolist(),
-            [run_key] * n_bills,
+    rank = np.cumsum(ok) - 1  # row → position among the rated bills
+    lb = rank[result.line_bill[order]]
+    counts = np.bincount(lb, minlength=len(sel))
+    peak = found.peak_kwh[rp][sel]
+    off = found.offpeak_kwh[rp][sel]
+    return _Priced(
+        subscriptions=len(due.ids),
+        no_bill=no_bill,
+        flagged=[(int(i), str(kind[i])) for i in np.flatnonzero(kind != "")],
+        payable_total=int(result.payable[sel].sum()),
+        bill_columns=[
             billed.ids[sel].tolist(),
-            [cycle] * n_bills,
-            ["draft"] * n_bills,
             _iso(prev_d[sel]),
             _iso(cur_d[sel]),
             days[sel].tolist(),
             kwh[sel].tolist(),
-            [None if v < 0 else v for v in peak[sel].tolist()],
-            [None if v < 0 else v for v in off[sel].tolist()],
+            [None if v < 0 else v for v in peak.tolist()],
+            [None if v < 0 else v for v in off.tolist()],
             found.estimated[rp][sel].tolist(),
-            (result.total[sel]).tolist(),
+            result.total[sel].tolist(),
             carry_b[sel].tolist(),
             result.payable[sel].tolist(),
             result.carry[sel].tolist(),
             [str(p) if p else None for p in pids[sel].tolist()],
-            [k or None for k in kind[sel].tolist()],
-            first[sel].tolist(),
-            counts[sel].tolist(),
-            strict=True,
-        )
-    )
-    line_rows = list(
-        zip(
-            (line_base + np.arange(n_lines)).tolist(),
-            bill_ids[lb].tolist(),
-            billed.ids[lb].tolist(),
+            [k or None for k in kind.tolist()],
+        ],
+        first_line=(np.cumsum(counts) - counts).astype(np.int64),
+        line_count=counts.tolist(),
+        line_bill=lb.astype(np.int64),
+        line_columns=[
+            billed.ids[sel][lb].tolist(),
             result.line_seq[order].tolist(),
             _CODES[result.line_code[order]].tolist(),
             result.line_part[order].tolist(),
@@ -453,27 +440,73 @@ def _rate_chunk(
             result.line_quantity_milli[order].tolist(),
             result.line_rate_milli[order].tolist(),
             result.line_amount[order].tolist(),
+        ],
+    )
+
+
+@dataclass
+class _Priced:
+    """A priced chunk, as columns ready for the database; bill and line ids are added when it is written."""
+
+    subscriptions: int
+    no_bill: list[tuple[int, str, str]]
+    flagged: list[tuple[int, str]]  # (position among the bills, kind)
+    payable_total: int
+    bill_columns: list[list[Any]]  # subscription … exception, as in _BILL_COLUMNS after id, run_id, cycle, state
+    first_line: I64  # first line of each bill, counted from the chunk's first line
+    line_count: list[int]
+    line_bill: I64  # position of each line's bill among the chunk's bills
+    line_columns: list[list[Any]]  # subscription_id … amount, as in _LINE_COLUMNS after id, bill_id
+
+
+def _store_chunk(session: Session, priced: _Priced, *, run_key: int, cycle: int) -> None:
+    """Write a priced chunk and the run's counters in the session's transaction."""
+    n_bills = len(priced.line_count)
+    bill_base = (session.scalar(select(func.max(Bill.id))) or 0) + 1
+    line_base = (session.scalar(select(func.max(BillLine.id))) or 0) + 1
+    n_lines = len(priced.line_bill)
+    bill_rows = list(
+        zip(
+            range(bill_base, bill_base + n_bills),
+            [run_key] * n_bills,
+            priced.bill_columns[0],
+            [cycle] * n_bills,
+            ["draft"] * n_bills,
+            *priced.bill_columns[1:],
+            (line_base + priced.first_line).tolist(),
+            priced.line_count,
+            strict=True,
+        )
+    )
+    line_rows = list(
+        zip(
+            range(line_base, line_base + n_lines),
+            (bill_base + priced.line_bill).tolist(),
+            *priced.line_columns,
             strict=True,
         )
     )
     _write(session, "bill", _BILL_COLUMNS, bill_rows)
     _write(session, "bill_line", _LINE_COLUMNS, line_rows)
-    if exceptions:
-        session.execute(
-            insert(BillRunException),
-            [
-                {"run_id": run_key, "subscription_id": s, "bill_id": b, "kind": k, "detail": d}
-                for s, b, k, d in exceptions
-            ],
-        )
-    amount = int(result.payable[sel].sum()) if n_bills else 0
+    rows = [{"subscription_id": sid, "bill_id": None, "kind": k, "detail": d} for sid, k, d in priced.no_bill]
+    rows += [
+        {
+            "subscription_id": priced.bill_columns[0][i],
+            "bill_id": bill_base + i,
+            "kind": k,
+            "detail": EXCEPTION_KINDS[k],
+        }
+        for i, k in priced.flagged
+    ]
+    if rows:
+        session.execute(insert(BillRunException), [{"run_id": run_key, **r} for r in rows])
     session.execute(
         update(BillRun)
         .where(BillRun.id == run_key)
         .values(
             rated_count=BillRun.rated_count + n_bills,
-            exception_count=BillRun.exception_count + sum(1 for e in exceptions if e[1] is None),
-            amount_total=BillRun.amount_total + amount,
+            exception_count=BillRun.exception_count + len(priced.no_bill),
+            amount_total=BillRun.amount_total + priced.payable_total,
         )
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -481,7 +514,55 @@ def _rate_chunk(
         session.execute(
             text("SELECT setval(pg_get_serial_sequence('bill_line', 'id'), (SELECT max(id) FROM bill_line))")
         )
-    return len(due.ids)
+
+
+class _ChunkWriter:
+    """Writes priced chunks in a thread, one transaction each, in order; the first failure stops it and is
+    raised in the caller's thread."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        *,
+        run_key: int,
+        cycle: int,
+        done: int,
+        total: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> None:
+        self.factory, self.run_key, self.cycle = factory, run_key, cycle
+        self.done, self.total, self.progress = done, total, progress
+        self.error: BaseException | None = None
+        self.queue: queue.Queue[_Priced | None] = queue.Queue(maxsize=1)
+        self.thread = threading.Thread(target=self._loop, name="bill-run-writer", daemon=True)
+        self.thread.start()
+
+    def _loop(self) -> None:
+        while (priced := self.queue.get()) is not None:
+            if self.error is not None:
+                continue
+            try:
+                with self.factory() as session, session.begin():
+                    _lock(session)
+                    _store_chunk(session, priced, run_key=self.run_key, cycle=self.cycle)
+            except BaseException as exc:
+                self.error = exc
+                continue
+            self.done += priced.subscriptions
+            if self.progress:
+                self.progress(self.done, self.total)
+
+    def put(self, priced: _Priced) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(priced)
+
+    def close(self) -> None:
+        """Write what is queued, stop the thread, and raise its error if it had one."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
 
 
 def demand_codes(library: TariffLibrary) -> frozenset[str]:
