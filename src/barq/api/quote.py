@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from barq.api.errors import PROBLEM
-from barq.api.schemas import Problem
+from barq.api.schemas import PROBLEM_SCHEMA
 from barq.errors import ValidationError
 from barq.rating.book import TariffLibrary, load_default_library
 from barq.rating.engine import RatedBill
@@ -188,28 +188,11 @@ class QuoteOut(BaseModel):
     example: bool = Field(description="True when an example book (not the company's circular) priced a line")
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    result: dict[str, Any] = walk(schema)
-    return result
-
-
 _RESPONSES: Final[dict[int | str, dict[str, Any]]] = {
     422: {
         "description": "Invalid input (`validation_error`), with `errors: [{field, message_fa}]` naming "
         "`group`, `zone`, `from`, `to`, `kwh`, `peak`, `offpeak`, `households`, `medical` or `demand_kw`",
-        "content": {PROBLEM: {"schema": _inline_refs(Problem.model_json_schema(mode="serialization"))}},
+        "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}},
     }
 }
 

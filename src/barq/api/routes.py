@@ -21,6 +21,7 @@ from barq.api.deps import Api, ApiDep
 from barq.api.errors import PROBLEM, ProblemRoute
 from barq.api.schemas import (
     MAX_ID,
+    PROBLEM_SCHEMA,
     CustomerIn,
     CustomerOut,
     CustomerPage,
@@ -29,7 +30,6 @@ from barq.api.schemas import (
     MeterPage,
     PremisesIn,
     PremisesOut,
-    Problem,
     SubscriptionIn,
     SubscriptionOut,
     SubscriptionPage,
@@ -55,31 +55,12 @@ from barq.workorders.models import WorkOrder
 M = TypeVar("M")
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with its local ``$defs`` written in place, so it stands alone in a response."""
-    defs = schema.pop("$defs", {})
-
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return walk(defs[ref.removeprefix("#/$defs/")])
-            return {k: walk(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v) for v in node]
-        return node
-
-    result: dict[str, Any] = walk(schema)
-    return result
-
-
 # FastAPI files a response ``model`` under application/json only; a problem is application/problem+json,
 # so its schema is given inline.
-_PROBLEM_SCHEMA = _inline_refs(Problem.model_json_schema(mode="serialization"))
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM: {"schema": _PROBLEM_SCHEMA}}}
+    return {"description": description, "content": {PROBLEM: {"schema": PROBLEM_SCHEMA}}}
 
 
 _COMMON_PROBLEMS: dict[int | str, dict[str, Any]] = {

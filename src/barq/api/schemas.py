@@ -402,3 +402,25 @@ _WO_FIELDS = tuple(f for f in WorkOrderOut.model_fields if f != "allowed_verbs")
 
 class WorkOrderPage(Page[WorkOrderOut]):
     pass
+
+
+def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with its local ``$defs`` written in place, so it stands alone in a response."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+# The problem+json schema written out whole, for the responses of every operation.
+PROBLEM_SCHEMA = inline_refs(Problem.model_json_schema(mode="serialization"))
