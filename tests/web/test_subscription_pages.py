@@ -505,3 +505,15 @@ def test_premises_of_another_district_is_not_found(world: World) -> None:
     other = _sub(world, world.subscription_ids[1])
     client = signed_in(world, "clerk11")
     assert client.get(f"/premises/{other.premises_id}/edit").status_code == 404
+
+
+def test_a_date_typed_in_persian_digits_comes_back_in_latin_for_the_picker(world: World) -> None:
+    client = signed_in(world, "admin")
+    sub_id = world.subscription_ids[0]
+    token = csrf(client, f"/subscriptions/{sub_id}/install-meter")
+    response = client.post(
+        f"/subscriptions/{sub_id}/install-meter",
+        data={"csrf_token": token, "serial": "NO-SUCH-METER", "installed_on": "۱۴۰۵/۰۹/۰۱", "initial_read": "0"},
+    )
+    assert response.status_code == 422
+    assert 'value="1405/09/01"' in response.text

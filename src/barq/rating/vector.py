@@ -73,6 +73,8 @@ MAX_KWH: Final = 10**9
 """Larger consumptions are rated by the scalar engine."""
 MAX_HOUSEHOLDS: Final = 10**6
 MAX_CARRY: Final = 10**15
+MAX_PARTS: Final = 4
+"""Periods cut into more parts are rated by the scalar engine."""
 _MAX_GROUP: Final = 9
 _LIMIT: Final = 2**62
 _EPOCH_ORDINAL: Final = date(1970, 1, 1).toordinal()
@@ -236,12 +238,14 @@ def _to_milli(value: Decimal) -> int:
 
 @dataclass
 class _Calendar:
-    """Per zone and day in [lo, hi]: the state ``version·2 + season`` (−1: no book or no zone) and
-    the running count of state changes."""
+    """Per zone and day in [lo, hi]: the state ``version·2 + season`` (−1: no book or no zone), the
+    running count of state changes, and the day of each change (``starts[z, k]`` is the day index where
+    zone z's state changes for the (k+1)-th time; padded with the number of days)."""
 
     lo: int
     state: I64  # (zones, days)
     changes: I64  # (zones, days)
+    starts: I64  # (zones, most changes + 1)
 
 
 def _calendar(library: TariffLibrary, zones: tuple[str, ...], lo: int, hi: int) -> _Calendar:
@@ -278,7 +282,11 @@ def _calendar(library: TariffLibrary, zones: tuple[str, ...], lo: int, hi: int) 
     changes = np.zeros_like(state)
     if n_days > 1:
         changes[:, 1:] = np.cumsum(state[:, 1:] != state[:, :-1], axis=1)
-    return _Calendar(lo=lo, state=state, changes=changes)
+    starts = np.full((len(zones), int(changes[:, -1].max(initial=0)) + 1), n_days, dtype=np.int64)
+    for z in range(len(zones)):
+        at = np.flatnonzero(state[z, 1:] != state[z, :-1]) + 1
+        starts[z, : at.size] = at
+    return _Calendar(lo=lo, state=state, changes=changes, starts=starts)
 
 
 Num = I64 | int
@@ -492,13 +500,80 @@ def _safe(
 
 @dataclass
 class _Slot:
-    """One line position of the bill layout, as full-length columns (only ``present`` rows count)."""
+    """One line position of the bill layout, as columns over a group's rows (only ``present`` rows
+    count): the line's code, part and book version (per row), shown quantity and rate, and amount."""
 
     code: int
     present: Bools
     quantity_milli: I64 | int
     rate_milli: I64 | int
     amount: I64
+    part: int
+    version: I16
+
+
+@dataclass
+class _Batch:
+    """The inputs of the rows priced together: every row of the batch (``rows is None``) or the rows
+    ``rows`` (those with one number of parts). ``bounds[p]`` is the calendar day index where part p
+    starts (``bounds[parts]``: the period's end); ``ctx[p]`` and ``version[p]`` are part p's context
+    and book version."""
+
+    rows: I64 | None
+    days: I64
+    kwh: I64
+    tou: Bools
+    peak: I64
+    off: I64
+    households: I64
+    medical: Bools
+    carry_in: I64
+    bounds: I64  # (parts + 1, rows)
+    ctx: I64  # (parts, rows)
+    version: I16  # (parts, rows)
+
+    def select(self, rows: I64 | None, parts: int) -> _Batch:
+        """The rows ``rows`` (``None``: all) of this whole batch, with their first ``parts`` parts."""
+        if rows is None:
+            return _Batch(
+                None,
+                self.days,
+                self.kwh,
+                self.tou,
+                self.peak,
+                self.off,
+                self.households,
+                self.medical,
+                self.carry_in,
+                self.bounds[: parts + 1],
+                self.ctx[:parts],
+                self.version[:parts],
+            )
+        return _Batch(
+            rows,
+            self.days[rows],
+            self.kwh[rows],
+            self.tou[rows],
+            self.peak[rows],
+            self.off[rows],
+            self.households[rows],
+            self.medical[rows],
+            self.carry_in[rows],
+            self.bounds[: parts + 1, rows],
+            self.ctx[:parts, rows],
+            self.version[:parts, rows],
+        )
+
+
+@dataclass
+class _Priced:
+    """A group's lines (slot by slot, in bill order) and totals."""
+
+    rows: I64 | None
+    slots: list[_Slot]
+    total: I64
+    payable: I64
+    carry: I64
 
 
 # --------------------------------------------------------------------------------------------- engine
@@ -551,73 +626,62 @@ def rate_bills(library: TariffLibrary, cols: RatingColumns) -> VectorResult:
     if cols.demand:
         vec[np.fromiter(cols.demand.keys(), dtype=np.int64)] = False
 
-    # Single-part rows: one book and one season over the whole period; their context.
-    ctx = zeros
-    version_of = zeros
-    contexts: _Contexts | None = None
-    fd = 1
+    # Parts: runs of days with one book and one season of the row's zone; each part has its context.
+    priced: list[_Priced] = []
+    total, payable, carry = zeros.copy(), zeros.copy(), zeros.copy()
     if vec.any():
         lo = int(prev[vec].min())
         hi = int(cur[vec].max())
         cal = _calendar(library, cols.zones, lo, hi)
-        p_i = np.where(vec, prev - lo, 0)
-        l_i = np.where(vec, cur - 1 - lo, 0)
         zone = cols.zone.astype(np.int64)
-        state = cal.state[zone, p_i]
-        vec &= (state >= 0) & (cal.changes[zone, l_i] == cal.changes[zone, p_i])
+        start = np.where(vec, prev - lo, 0)
+        end = np.where(vec, cur - lo, 1)
+        first = cal.changes[zone, start]
+        n_parts = np.where(vec, cal.changes[zone, end - 1] - first + 1, 1)
+        vec &= n_parts <= MAX_PARTS
+        n_parts = np.where(vec, n_parts, 1)
+        most = int(n_parts.max(initial=1))
+        width = cal.starts.shape[1]
+        bounds = np.empty((most + 1, n), dtype=np.int64)
+        bounds[0] = start
+        for p in range(1, most + 1):
+            bounds[p] = np.where(p < n_parts, cal.starts[zone, np.minimum(first + p - 1, width - 1)], end)
+        exists = (np.arange(most)[:, None] < n_parts[None, :]) & vec[None, :]
+        state = cal.state[zone[None, :], np.minimum(bounds[:-1], (end - 1)[None, :])]
+        vec &= ~np.any(exists & (state < 0), axis=0)
+        exists &= vec[None, :]
         version_of, season = np.divmod(np.maximum(state, 0), 2)
         scs = np.where(cols.sub_code < 0, n_sub, cols.sub_code).astype(np.int64)
         grp = np.where(vec, group, 0)
-        raw = (((version_of * (_MAX_GROUP + 1) + grp) * (n_sub + 1) + scs) * n_zone + zone) * 2 + season
+        row_key = ((grp * (n_sub + 1) + scs) * n_zone + zone) * 2
+        raw = version_of * ((_MAX_GROUP + 1) * (n_sub + 1) * n_zone * 2) + row_key[None, :] + season
         space = len(library.books) * (_MAX_GROUP + 1) * (n_sub + 1) * n_zone * 2
-        present_keys = np.flatnonzero(np.bincount(raw[vec], minlength=space))
+        present_keys = np.flatnonzero(np.bincount(raw[exists], minlength=space))
         compact = np.zeros(space, dtype=np.int64)
         compact[present_keys] = np.arange(1, len(present_keys) + 1)
+        fd = 1
         for book in library.books:
             fd = math.lcm(fd, book.household.k.denominator, book.household.cap.denominator)
         contexts = _build_contexts(library, cols, [int(k) for k in present_keys], n_sub, fd)
-        ctx = np.where(vec, compact[raw], 0)
-        vec &= ~contexts.invalid[ctx]
+        ctx = np.where(exists, compact[raw], 0)
+        vec &= ~np.any(contexts.invalid[ctx] & exists, axis=0)
         if not contexts.safe:
             vec[:] = False
-        ctx = np.where(vec, ctx, 0)
-
-    slots: list[_Slot] = []
-    total, payable, carry = zeros.copy(), zeros.copy(), zeros.copy()
-    if contexts is not None and vec.any():
-        c = contexts
-        slots = _energy_slots(c, ctx, vec, days, kwh, tou, peak, off, households, medical, fd)
-        energy = zeros.copy()
-        for slot in slots:
-            energy += np.where(slot.present, slot.amount, 0)
-        fixed_n, fixed_d, fixed_m = c.fixed.at(ctx, c.used)
-        levy_n, levy_d, levy_m = c.levy.at(ctx, c.used)
-        vat_n, vat_d, vat_m = c.vat.at(ctx, c.used)
-        ins_n, ins_d, ins_m = c.insurance.at(ctx, c.used)
-        fixed = _rhu_any(days * fixed_n, fixed_d)
-        levy = _rhu_any(energy * levy_n, levy_d)
-        vat_base = energy + fixed
-        vat = _rhu_any(vat_base * vat_n, vat_d)
-        ins = _rhu_any(days * ins_n, ins_d)
-        days_milli = days * 1000
-        slots += [
-            _Slot(CODE_INDEX["fixed_charge"], vec, days_milli, fixed_m, fixed),
-            _Slot(CODE_INDEX["levy"], vec, energy * 1000, levy_m, levy),
-            _Slot(CODE_INDEX["vat"], vec, vat_base * 1000, vat_m, vat),
-            _Slot(CODE_INDEX["insurance"], vec, days_milli, ins_m, ins),
-        ]
-        x = vat_base + levy + vat + ins + carry_in
-        units = c.unit[c.used]
-        unit: Num = int(units[0]) if bool(np.all(units == units[0])) else c.unit[ctx]
-        pay = np.maximum(x, 0) // unit * unit
-        left = x - pay
-        total = np.where(vec, x - carry_in, 0)
-        payable = np.where(vec, pay, 0)
-        carry = np.where(vec, left, 0)
-        slots += [
-            _Slot(CODE_INDEX["carry_in"], vec & (carry_in != 0), 1000, carry_in * 1000, carry_in),
-            _Slot(CODE_INDEX["carry_out"], vec & (left != 0), 1000, -left * 1000, -left),
-        ]
+        batch = _Batch(
+            None, days, kwh, tou, peak, off, households, medical, carry_in, bounds, ctx, version_of.astype(np.int16)
+        )
+        for parts in range(1, most + 1):
+            sel = vec & (n_parts == parts)
+            count = int(np.count_nonzero(sel))
+            if count == 0:
+                continue
+            rows = None if count == n else np.flatnonzero(sel)
+            group_priced = _price(contexts, batch.select(rows, parts), parts, fd)
+            if rows is None:
+                total, payable, carry = group_priced.total, group_priced.payable, group_priced.carry
+            else:
+                total[rows], payable[rows], carry[rows] = group_priced.total, group_priced.payable, group_priced.carry
+            priced.append(group_priced)
 
     # The scalar engine for every other row.
     fallback = np.flatnonzero(~vec)
@@ -632,20 +696,22 @@ def rate_bills(library: TariffLibrary, cols: RatingColumns) -> VectorResult:
     for i, bill in zip(fallback.tolist(), fb_bills, strict=True):
         total[i], payable[i], carry[i] = bill.total, bill.payable, bill.carry
 
-    # Lay the lines out, slot by slot, then the fallback's lines.
-    sizes = [int(np.count_nonzero(slot.present)) for slot in slots]
-    n_lines = sum(sizes) + sum(len(b.lines) for b in fb_bills)
+    # Lay the lines out, group by group and slot by slot, then the fallback's lines.
+    sizes = [[int(np.count_nonzero(slot.present)) for slot in g.slots] for g in priced]
+    n_lines = sum(sum(s) for s in sizes) + sum(len(b.lines) for b in fb_bills)
     out = _Lines(
         bill=np.empty(n_lines, dtype=np.int64),
         seq=np.empty(n_lines, dtype=np.int16),
         code=np.empty(n_lines, dtype=np.int16),
-        part=np.zeros(n_lines, dtype=np.int16),
+        part=np.empty(n_lines, dtype=np.int16),
         version=np.empty(n_lines, dtype=np.int16),
         quantity=np.empty(n_lines, dtype=np.int64),
         rate=np.empty(n_lines, dtype=np.int64),
         amount=np.empty(n_lines, dtype=np.int64),
     )
-    k = _assemble(slots, sizes, version_of.astype(np.int16), out)
+    k = 0
+    for g, g_sizes in zip(priced, sizes, strict=True):
+        k = _assemble(g, g_sizes, out, k)
     version_index = {v: j for j, v in enumerate(versions)}
     for i, bill in zip(fallback.tolist(), fb_bills, strict=True):
         for seq, line in enumerate(bill.lines):
@@ -676,6 +742,90 @@ def rate_bills(library: TariffLibrary, cols: RatingColumns) -> VectorResult:
     )
 
 
+def _price(c: _Contexts, b: _Batch, parts: int, fd: int) -> _Priced:
+    """Price rows that all have ``parts`` parts, as ``rate_bill`` does: registers shared by the
+    cumulative floor rule, each part's energy lines, add-ons after the last part of each book version
+    (over that version's days and energy), then the carried remainders."""
+    m = b.kwh.shape[0]
+    every = np.ones(m, dtype=np.bool_)
+    mid = b.kwh - b.peak - b.off
+    slots: list[_Slot] = []
+    total = np.zeros(m, dtype=np.int64)
+    energy = np.zeros(m, dtype=np.int64)  # energy of the current version so far
+    version_start = b.bounds[0]
+    given: tuple[Num, Num, Num] = (0, 0, 0)  # peak, off-peak and mid kWh given to earlier parts
+    for p in range(parts):
+        last = p + 1 == parts
+        if last:
+            upto: tuple[Num, Num, Num] = (b.peak, b.off, mid)
+        else:
+            cum = b.bounds[p + 1] - b.bounds[0]
+            upto = (b.peak * cum // b.days, b.off * cum // b.days, mid * cum // b.days)
+        pk, of, md = (u - g for u, g in zip(upto, given, strict=True))
+        given = upto
+        ctx = b.ctx[p]
+        version = b.version[p]
+        part_days = b.days if parts == 1 else b.bounds[p + 1] - b.bounds[p]
+        part_kwh = b.kwh if parts == 1 else np.asarray(pk + of + md, dtype=np.int64)
+        part_slots = _energy_slots(
+            c,
+            ctx,
+            every,
+            part_days,
+            part_kwh,
+            b.tou,
+            np.asarray(pk),
+            np.asarray(of),
+            b.households,
+            b.medical,
+            fd,
+            p,
+            version,
+        )
+        for slot in part_slots:
+            energy += np.where(slot.present, slot.amount, 0)
+        slots += part_slots
+
+        # Add-ons once per book version, after its last part.
+        emit = every if last else b.version[p + 1] != version
+        version_days = b.bounds[p + 1] - version_start
+        fixed_n, fixed_d, fixed_m = c.fixed.at(ctx, c.used)
+        levy_n, levy_d, levy_m = c.levy.at(ctx, c.used)
+        vat_n, vat_d, vat_m = c.vat.at(ctx, c.used)
+        ins_n, ins_d, ins_m = c.insurance.at(ctx, c.used)
+        fixed = _rhu_any(version_days * fixed_n, fixed_d)
+        levy = _rhu_any(energy * levy_n, levy_d)
+        vat_base = energy + fixed
+        vat = _rhu_any(vat_base * vat_n, vat_d)
+        ins = _rhu_any(version_days * ins_n, ins_d)
+        days_milli = version_days * 1000
+        slots += [
+            _Slot(CODE_INDEX["fixed_charge"], emit, days_milli, fixed_m, fixed, p, version),
+            _Slot(CODE_INDEX["levy"], emit, energy * 1000, levy_m, levy, p, version),
+            _Slot(CODE_INDEX["vat"], emit, vat_base * 1000, vat_m, vat, p, version),
+            _Slot(CODE_INDEX["insurance"], emit, days_milli, ins_m, ins, p, version),
+        ]
+        if last:
+            total += vat_base + levy + vat + ins
+        else:
+            total += np.where(emit, vat_base + levy + vat + ins, 0)
+            energy = np.where(emit, 0, energy)
+            version_start = np.where(emit, b.bounds[p + 1], version_start)
+
+    x = total + b.carry_in
+    units = c.unit[c.used]
+    unit: Num = int(units[0]) if bool(np.all(units == units[0])) else c.unit[b.ctx[parts - 1]]
+    pay = np.maximum(x, 0) // unit * unit
+    left = x - pay
+    p_last = parts - 1
+    v_last = b.version[p_last]
+    slots += [
+        _Slot(CODE_INDEX["carry_in"], b.carry_in != 0, 1000, b.carry_in * 1000, b.carry_in, p_last, v_last),
+        _Slot(CODE_INDEX["carry_out"], left != 0, 1000, -left * 1000, -left, p_last, v_last),
+    ]
+    return _Priced(rows=b.rows, slots=slots, total=total, payable=pay, carry=left)
+
+
 @dataclass
 class _Lines:
     bill: I64
@@ -695,20 +845,23 @@ def _put(target: I64, lo: int, hi: int, present: Bools, value: I64 | int) -> Non
         np.compress(present, value, out=target[lo:hi])
 
 
-def _assemble(slots: list[_Slot], sizes: list[int], version_of: I16, out: _Lines) -> int:
-    """Write the vector rows' lines slot by slot; returns the number of lines written."""
-    if not slots:
-        return 0
-    seq = np.zeros(slots[0].present.shape[0], dtype=np.int16)
-    lo = 0
-    for slot, size in zip(slots, sizes, strict=True):
+def _assemble(g: _Priced, sizes: list[int], out: _Lines, lo: int) -> int:
+    """Write a group's lines slot by slot from position ``lo``; returns the position after them."""
+    if not g.slots:
+        return lo
+    seq = np.zeros(g.slots[0].present.shape[0], dtype=np.int16)
+    for slot, size in zip(g.slots, sizes, strict=True):
         hi = lo + size
         present = slot.present
-        out.bill[lo:hi] = np.flatnonzero(present)
+        if g.rows is None:
+            out.bill[lo:hi] = np.flatnonzero(present)
+        else:
+            np.compress(present, g.rows, out=out.bill[lo:hi])
         np.compress(present, seq, out=out.seq[lo:hi])
         seq += present
         out.code[lo:hi] = slot.code
-        np.compress(present, version_of, out=out.version[lo:hi])
+        out.part[lo:hi] = slot.part
+        np.compress(present, slot.version, out=out.version[lo:hi])
         _put(out.quantity, lo, hi, present, slot.quantity_milli)
         _put(out.rate, lo, hi, present, slot.rate_milli)
         _put(out.amount, lo, hi, present, slot.amount)
@@ -728,8 +881,10 @@ def _energy_slots(
     households: I64,
     medical: Bools,
     fd: int,
+    part: int,
+    version: I16,
 ) -> list[_Slot]:
-    """The energy slots (steps, TOU, base registers) of the vector rows."""
+    """The energy slots (steps, TOU, base registers) of part ``part`` of the rows ``vec``."""
     slots: list[_Slot] = []
     res = vec & c.residential[ctx]
     gen = vec & ~c.residential[ctx]
@@ -754,6 +909,8 @@ def _energy_slots(
                     quantity_milli=_rhu_any(x * 1000, step_den),
                     rate_milli=rm,
                     amount=_rhu_any(x * rn, step_den * rd),
+                    part=part,
+                    version=version,
                 )
             )
         if (res & tou).any():
@@ -766,6 +923,8 @@ def _energy_slots(
                     peak * 1000,
                     sm,
                     _rhu_any(peak * sn, sd),
+                    part,
+                    version,
                 )
             )
             slots.append(
@@ -775,6 +934,8 @@ def _energy_slots(
                     off * 1000,
                     -dm,
                     -_rhu_any(off * dn, dd),
+                    part,
+                    version,
                 )
             )
 
@@ -791,7 +952,8 @@ def _energy_slots(
             ("energy_offpeak", multi, off, c.offpeak),
         ):
             rn, rd, rm = rates.at(ctx, used)
-            slots.append(_Slot(CODE_INDEX[code], mask & (qty > 0), qty * 1000, rm, _rhu_any(qty * rn, rd)))
+            amount = _rhu_any(qty * rn, rd)
+            slots.append(_Slot(CODE_INDEX[code], mask & (qty > 0), qty * 1000, rm, amount, part, version))
     return slots
 
 

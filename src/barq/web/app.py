@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import barq.tables  # noqa: F401  (every table known before the first query)
-from barq.api.errors import problem_response
+from barq.api.errors import problem_response, validation_problem
 from barq.api.quote import router as quote_api_router
 from barq.api.routes import router as api_router
 from barq.clock import Clock
@@ -100,15 +100,14 @@ def create_app(
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = {404: "نشانی پیدا نشد", 405: "این روش درخواست پذیرفته نیست"}.get(exc.status_code, "درخواست نادرست")
         if request.url.path.startswith("/api/"):
-            return problem_response(
-                HttpProblem(message, status=exc.status_code, detail=str(exc.detail)), instance=request.url.path
-            )
+            problem = _HTTP_ERRORS.get(exc.status_code, HttpError)(message, detail=str(exc.detail))
+            return problem_response(problem, instance=request.url.path)
         return _error_page(request, exc.status_code, message)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s", request.url.path)
-        problem = HttpProblem("خطای پیش‌بینی‌نشده؛ به پشتیبانی خبر دهید", status=500, detail="internal error")
+        problem = InternalError("خطای پیش‌بینی‌نشده؛ به پشتیبانی خبر دهید", detail="internal error")
         if request.url.path.startswith("/api/"):
             return problem_response(problem, instance=request.url.path)
         return _error_page(request, 500, problem.message_fa)
@@ -116,23 +115,32 @@ def create_app(
     @app.exception_handler(RequestValidationError)
     async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
         if request.url.path.startswith("/api/"):
-            from barq.api.errors import validation_problem
-
             return validation_problem(exc, instance=request.url.path)
         return _error_page(request, 422, "نشانی یا داده‌های درخواست نادرست است")
 
     return app
 
 
-class HttpProblem(BarqError):
-    """A framework-level HTTP error (unknown path, wrong method, crash) shown like any other problem."""
+class PageNotFound(BarqError):
+    code = "not_found"
+    http_status = 404
 
-    def __init__(self, message_fa: str, *, status: int, detail: str) -> None:
-        super().__init__(message_fa, detail=detail)
-        self.http_status = status  # type: ignore[misc]
-        self.code = {404: "not_found", 405: "method_not_allowed", 500: "internal_error"}.get(  # type: ignore[misc]
-            status, "http_error"
-        )
+
+class MethodNotAllowed(BarqError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class InternalError(BarqError):
+    code = "internal_error"
+    http_status = 500
+
+
+class HttpError(BarqError):
+    code = "http_error"
+
+
+_HTTP_ERRORS: dict[int, type[BarqError]] = {404: PageNotFound, 405: MethodNotAllowed, 500: InternalError}
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:

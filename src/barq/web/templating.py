@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from barq.auth import permissions as P
 from barq.calendar import fa_digits, fa_number, format_jalali, format_jalali_datetime
+from barq.ids import normalize_digits
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 
@@ -47,6 +48,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["num"] = _num
     env.filters["fa"] = lambda v: "" if v is None else fa_digits(str(v))
     env.filters["rial"] = _rial
+    env.filters["latin"] = normalize_digits
     env.globals["P"] = P
     env.globals["query"] = _query
     return templates
