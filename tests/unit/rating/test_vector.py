@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from barq.errors import ValidationError
 from barq.rating.book import TariffLibrary, load_default_library
 from barq.rating.engine import LINE_CODES, DemandInput, RatingInput, rate_bill
-from barq.rating.vector import RatingColumns, VectorResult, rate_bills
+from barq.rating.vector import MAX_PARTS, RatingColumns, VectorResult, rate_bills
 
 LIB = load_default_library()
 ZONES = ["normal", "tropical1", "tropical2", "tropical3", "tropical4"]
@@ -48,6 +48,9 @@ EDGE_DAYS = [
     jd(1401, 3, 1),
     jd(1401, 7, 1),
 ]
+# first days of the months where some zone's warm months begin or end (normal and tropical4: 3–6,
+# tropical1/2: 2–7, tropical3: 3–7), in every year the tests use, and the book change
+SPLIT_EDGES = [jd(y, m, 1) for y in (1400, 1401, 1402) for m in (2, 3, 7, 8)] + [jd(1401, 1, 1)]
 
 
 @st.composite
@@ -55,14 +58,18 @@ def rating_inputs(draw: st.DrawFn) -> RatingInput:
     group = draw(st.sampled_from([1, 1, 1, 1, 2, 3, 4, 5]))
     sub_code = draw(st.sampled_from(SUB_CODES[group]))
     zone = draw(st.sampled_from(ZONES))
+    days = draw(st.one_of(st.sampled_from([1, 2, 29, 30, 31, 59, 60, 61]), st.integers(1, 120), st.integers(1, 400)))
     prev = draw(
         st.one_of(
             st.builds(lambda d, k: d + timedelta(days=k), st.sampled_from(EDGE_DAYS), st.integers(-3, 3)),
             st.dates(min_value=jd(1400, 1, 1), max_value=jd(1402, 6, 1)),
+            # a period that crosses an edge: it starts 1 … days − 1 days before it (split when days ≥ 2)
+            st.builds(
+                lambda d, k: d - timedelta(days=k), st.sampled_from(SPLIT_EDGES), st.integers(1, max(1, days - 1))
+            ),
         )
     )
     prev = max(prev, jd(1400, 1, 1))
-    days = draw(st.one_of(st.sampled_from([1, 2, 29, 30, 31, 59, 60, 61]), st.integers(1, 120)))
     households = draw(st.one_of(st.just(1), st.integers(1, 12)))
     f = min(Decimal(5), 1 + (households - 1) * Decimal("0.5"))
     edge_kwh = st.builds(
@@ -109,12 +116,19 @@ def assert_same(lib: TariffLibrary, inputs: list[RatingInput], result: VectorRes
         ), (i, inp)
 
 
+def expected_fallback(inputs: list[RatingInput]) -> list[int]:
+    """The rows the vector engine leaves to the scalar engine: demand readings, more than MAX_PARTS parts."""
+    return [i for i, inp in enumerate(inputs) if inp.demand is not None or len(rate_bill(LIB, inp).parts) > MAX_PARTS]
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(rating_inputs(), min_size=1, max_size=25))
 def test_vector_equals_scalar(inputs: list[RatingInput]) -> None:
     result = rate_bills(LIB, RatingColumns.from_inputs(inputs))
     assert_same(LIB, inputs, result)
     assert len(result.line_amount) == sum(len(rate_bill(LIB, i).lines) for i in inputs)
+    assert result.fallback.tolist() == expected_fallback(inputs)
+    assert int(result.line_amount.sum()) == int(result.payable.sum())
 
 
 def residential(n: int, prev: date, days: int, kwh: list[int]) -> list[RatingInput]:
@@ -128,7 +142,7 @@ def test_single_part_residential_rows_are_vectorised() -> None:
     assert_same(LIB, inputs, result)
 
 
-def test_splits_and_demand_fall_back_to_the_scalar_engine() -> None:
+def test_split_periods_are_vectorised_and_demand_falls_back() -> None:
     inputs = [
         RatingInput(1, None, "normal", jd(1400, 12, 15), jd(1401, 1, 15), 174),  # book change
         RatingInput(1, None, "normal", jd(1400, 2, 16), jd(1400, 3, 16), 310),  # warm edge
@@ -136,10 +150,62 @@ def test_splits_and_demand_fall_back_to_the_scalar_engine() -> None:
         RatingInput(5, "5-ب", "normal", jd(1400, 8, 1), jd(1400, 9, 1), 900, demand=DemandInput(40, Decimal(45))),
     ]
     result = rate_bills(LIB, RatingColumns.from_inputs(inputs))
-    assert result.fallback.tolist() == [0, 1, 3]
+    assert result.fallback.tolist() == [3]
     assert_same(LIB, inputs, result)
     assert int(result.total[0]) == 151_407
     assert int(result.total[2]) == 151_869
+
+
+def test_three_part_periods() -> None:
+    """Non-warm 1400, non-warm 1401, warm 1401 (tropical1 is warm from Ordibehesht): add-ons after parts
+    0 and 2; and warm, non-warm, warm within one book (a 400-day period): add-ons once, after part 2."""
+    inputs = [
+        RatingInput(1, None, "tropical1", jd(1400, 12, 10), jd(1401, 2, 10), 913, peak_kwh=200, offpeak_kwh=300),
+        RatingInput(3, None, "tropical1", jd(1400, 12, 10), jd(1401, 2, 10), 4_001, peak_kwh=17, offpeak_kwh=0),
+        RatingInput(1, None, "normal", jd(1401, 6, 20), jd(1402, 3, 5), 7_777, households=3, medical=True),
+    ]
+    result = rate_bills(LIB, RatingColumns.from_inputs(inputs))
+    assert result.fallback.size == 0
+    assert_same(LIB, inputs, result)
+    bill = rate_bill(LIB, inputs[0])
+    assert len(bill.parts) == 3
+    assert [(line.part, line.version) for line in bill.lines if line.code == "fixed_charge"] == [
+        (0, "1400"),
+        (2, "1401"),
+    ]
+    assert [line.part for line in rate_bill(LIB, inputs[2]).lines if line.code == "vat"] == [2]
+
+
+def test_more_parts_than_vectorised_fall_back() -> None:
+    inputs = [RatingInput(1, None, "normal", jd(1400, 1, 15), jd(1401, 4, 15), 5_000)]  # 6 parts
+    assert len(rate_bill(LIB, inputs[0]).parts) > MAX_PARTS
+    result = rate_bills(LIB, RatingColumns.from_inputs(inputs))
+    assert result.fallback.tolist() == [0]
+    assert_same(LIB, inputs, result)
+
+
+def test_every_zone_split_at_every_edge_is_vectorised() -> None:
+    inputs = [
+        RatingInput(
+            group,
+            None,
+            zone,
+            edge - timedelta(days=before),
+            edge + timedelta(days=after),
+            kwh,
+            peak_kwh=kwh // 5 if group == 2 else None,
+            households=1 + before % 3,
+        )
+        for zone in ZONES
+        for edge in SPLIT_EDGES
+        for before, after in ((1, 29), (15, 16), (29, 1), (40, 45))
+        for group, kwh in ((1, 95), (1, 333), (1, 2_500), (2, 1_000))
+        if edge - timedelta(days=before) >= jd(1400, 1, 1)
+    ]
+    result = rate_bills(LIB, RatingColumns.from_inputs(inputs))
+    assert result.fallback.size == 0
+    assert sum(len(rate_bill(LIB, i).parts) > 1 for i in inputs) > len(inputs) // 2
+    assert_same(LIB, inputs, result)
 
 
 def test_bill_order_sorts_lines_by_bill_then_position() -> None:
