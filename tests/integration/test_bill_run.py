@@ -118,3 +118,25 @@ def test_rerun_after_a_crash_bills_each_subscription_once(world: World, library)
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Bill)) == 3
         assert s.get_one(BillRun, again_id).state == "review"
+
+
+def test_a_subscription_the_books_cannot_price_is_an_exception_not_a_crash(world: World, library) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from barq.connections.models import Subscription
+
+    for sid in world.subscription_ids:
+        _add_read(world, sid, date(2026, 9, 25), date(2026, 10, 25), 200)
+    with world.session() as s:  # a sub-code no book knows (e.g. loaded from an old system)
+        s.execute(update(Subscription).where(Subscription.id == world.subscription_ids[1]).values(tariff_sub_code="9"))
+        s.commit()
+    admin = world.principal("admin")
+    factory = make_sessionmaker(world.engine)
+    with factory() as s:
+        run_id = start_bill_run(s, principal=admin, clock=world.clock, cycle=CYCLE).id
+        s.commit()
+    run = rate_bill_run(factory, run_id=run_id, library=library, clock=world.clock)
+    assert (run.rated_count, run.exception_count) == (2, 1)
+    with factory() as s:
+        kinds = {sid: k for sid, k in s.execute(select(BillRunException.subscription_id, BillRunException.kind))}
+        assert kinds == {world.subscription_ids[1]: "rating_error"}

@@ -2,9 +2,9 @@
 
 Set-based (architecture rule 8): due subscriptions and their reads are read in one query each, priced by
 ``rating.vector`` and written with the DBAPI connection inside the chunk's transaction (executemany on
-SQLite, COPY on PostgreSQL). Each chunk commits its bills, lines, exceptions and the run's counters
-together, so a run killed at any moment resumes where it stopped: a subscription with a bill for the
-cycle, or an exception in this run, is never priced again.
+SQLite, COPY on PostgreSQL) by a writer thread while the next chunk is priced. Each chunk commits its
+bills, lines, exceptions and the run's counters together, so a run killed at any moment resumes where it
+stopped: a subscription with a bill for the cycle, or an exception in this run, is never priced again.
 """
 
 from __future__ import annotations
