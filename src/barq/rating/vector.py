@@ -15,21 +15,30 @@ factors), 30-day average a = 30·q·fd / (d·F):
 so days and the household factor cancel out of the amount and everything stays an integer. The
 pattern test a > pattern is 30·q·fd > pattern·d·F.
 
-What is vectorised: every bill whose period lies in one book and one season of its zone (no split),
-without demand readings, residential or groups 2–5, with or without TOU registers, households, medical
-exemption and carried remainders. What falls back to the scalar engine, row by row (listed in
-``VectorResult.fallback``): periods split by a book change or a warm-month edge, rows with demand
-readings (demand customers, meter multipliers), rows outside the integer-safety limits (``MAX_DAYS``,
-``MAX_KWH``, ``MAX_HOUSEHOLDS``, ``MAX_CARRY``; and every row if a book's numbers could overflow int64),
-and rows the scalar engine will refuse (its ``ValidationError`` is re-raised with ``rows[i].`` before the
-field). The result is the same either way; the fallback is only slower.
+Split periods (``engine.split_period``: cut at book changes and at the zone's warm-month edges) are
+priced the same way, part by part. A per-zone day calendar of states (book version, season) gives each
+row its parts: their count is one plus the state changes within the period, their bounds are the days of
+those changes. Rows are grouped by their number of parts; within a group, each register (peak, off-peak,
+mid) is shared by the cumulative floor rule, ⌊R·Dᵢ/D⌋ − ⌊R·Dᵢ₋₁/D⌋, each part is priced with its own
+context (book, season) as above, and the add-ons are made after the last part of each book version, over
+that version's days and energy amount, exactly as ``rate_bill`` does.
+
+What is vectorised: every bill of at most ``MAX_PARTS`` parts, without demand readings, residential or
+groups 2–5, with or without TOU registers, households, medical exemption and carried remainders. What
+falls back to the scalar engine, row by row (listed in ``VectorResult.fallback``): periods of more than
+``MAX_PARTS`` parts, rows with demand readings (demand customers, meter multipliers), rows outside the
+integer-safety limits (``MAX_DAYS``, ``MAX_KWH``, ``MAX_HOUSEHOLDS``, ``MAX_CARRY``; and every row if a
+book's numbers could overflow int64), and rows the scalar engine will refuse (its ``ValidationError`` is
+re-raised with ``rows[i].`` before the field; a day without a book or a zone missing from a book). The
+result is the same either way; the fallback is only slower.
 
 Lines are columns: ``line_bill``, ``line_seq`` (position on the bill), ``line_code`` (index into
 ``engine.LINE_CODES``), ``line_part``, ``line_version`` (index into ``VectorResult.versions``),
 ``line_quantity_milli`` and ``line_rate_milli`` (thousandths, rounded half up, as ``Line.quantity`` and
-``Line.rate`` show them) and ``line_amount`` (rials). They are stored slot by slot (all first steps, then
-all second steps, …), the layout numpy writes fastest; ``bill_order()`` sorts them by bill and position,
-``lines_of(i)`` rebuilds bill i's ``Line`` objects exactly as ``rate_bill`` makes them.
+``Line.rate`` show them) and ``line_amount`` (rials). They are stored group by group (rows with one part,
+then two, …) and slot by slot (all first steps, then all second steps, …), the layout numpy writes
+fastest; ``bill_order()`` sorts them by bill and position, ``lines_of(i)`` rebuilds bill i's ``Line``
+objects exactly as ``rate_bill`` makes them.
 
 Pure module: no database, no web framework.
 """
@@ -181,10 +190,11 @@ def _ordinals(values: NDArray[np.datetime64]) -> I64:
 class VectorResult:
     """Totals per bill, and every line as columns.
 
-    Lines are stored slot by slot (all first steps, then all second steps, …, then the scalar
-    fallback's lines), which is what numpy writes fastest; ``line_seq`` is a line's position within
-    its bill, so ordering by (``line_bill``, ``line_seq``) gives each bill's lines in the scalar
-    engine's order (``bill_order()`` returns that permutation; ``lines_of(i)`` rebuilds one bill).
+    Lines are stored group by group (rows with one part, two parts, …) and slot by slot (all first
+    steps, then all second steps, …), then the scalar fallback's lines, which is what numpy writes
+    fastest; ``line_seq`` is a line's position within its bill, so ordering by (``line_bill``,
+    ``line_seq``) gives each bill's lines in the scalar engine's order (``bill_order()`` returns that
+    permutation; ``lines_of(i)`` rebuilds one bill).
     """
 
     versions: tuple[str, ...]
