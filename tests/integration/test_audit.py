@@ -44,3 +44,25 @@ def test_customer_change_is_audited_with_before_and_after(world: World) -> None:
         assert rows[-1].before is not None and rows[-1].after is not None
         assert rows[-1].after["last_name"] == "سپهوند" and rows[-1].before["last_name"] != "سپهوند"
         assert rows[-1].actor == "admin"
+
+
+def test_a_district_user_sees_a_customer_of_another_district_who_holds_a_subscription_in_its_own(
+    world: World,
+) -> None:
+    from barq.connections.models import Subscription
+    from barq.customers.models import Customer
+    from barq.customers.service import get_customer
+    from barq.errors import NotFound
+
+    manager12 = world.principal("manager12")  # district 12
+    with world.session() as s:
+        held = {sub.customer_id: sub.district_id for sub in s.scalars(select(Subscription))}
+        # every file is kept in district 11, whatever district the subscription is in
+        s.execute(update(Customer).values(district_id=world.district_ids["11"]))
+        s.commit()
+        for cid, district_id in held.items():
+            if district_id == world.district_ids["12"]:
+                assert get_customer(s, principal=manager12, customer_id=cid).id == cid
+            else:
+                with pytest.raises(NotFound):
+                    get_customer(s, principal=manager12, customer_id=cid)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, column, or_, select, table, true
 from sqlalchemy.orm import Session
 
 from barq import audit
@@ -49,10 +49,22 @@ _CUSTOMER_FIELDS = (
 )
 
 
+# The subscription table, named without importing its capability (connections sits above customers).
+_subscriptions = table("subscription", column("customer_id"), column("district_id"))
+
+
 def customer_scope(principal: Principal) -> ColumnElement[bool]:
+    """A district user sees the customers whose file its district keeps, those of the head office (no
+    district), and those holding a subscription in its district."""
     if principal.district_id is None:
         return true()
-    return or_(Customer.district_id == principal.district_id, Customer.district_id.is_(None))
+    return or_(
+        Customer.district_id == principal.district_id,
+        Customer.district_id.is_(None),
+        Customer.id.in_(
+            select(_subscriptions.c.customer_id).where(_subscriptions.c.district_id == principal.district_id)
+        ),
+    )
 
 
 def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
@@ -84,10 +96,10 @@ def _parse_customer(
     elif district_id is not None and session.get(District, district_id) is None:
         form.error("district_id", "امور انتخاب‌شده وجود ندارد")
     values["district_id"] = district_id
-    for field, column in (("national_code", Customer.national_code), ("legal_id", Customer.legal_id)):
+    for field, unique_column in (("national_code", Customer.national_code), ("legal_id", Customer.legal_id)):
         value = values.get(field)
         if value:
-            other = session.scalar(select(Customer.id).where(column == value))
+            other = session.scalar(select(Customer.id).where(unique_column == value))
             if other is not None and (current is None or other != current.id):
                 form.error(field, "مشترکی با این شناسه پیش‌تر ثبت شده است")
     form.done()
