@@ -16,6 +16,7 @@ Pure module: no database, no web framework.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -846,5 +847,7 @@ def default_books_dir() -> Path:
     return Path(str(resources.files("barq").joinpath("data", "tariffs")))
 
 
+@functools.lru_cache(maxsize=1)
 def load_default_library() -> TariffLibrary:
+    """The shipped books, read once per process (books are versioned data: a new one means a restart)."""
     return load_books(default_books_dir())

@@ -446,7 +446,8 @@ def _general_lines(
     return lines
 
 
-def _addon_lines(book: TariffBook, days: int, energy: Rial, index: int) -> list[Line]:
+def addon_lines(book: TariffBook, days: int, energy: Rial, index: int) -> list[Line]:
+    """Fixed charge, levy, VAT and insurance of ``days`` and ``energy`` priced by one book version."""
     v = book.version
     c = book.charges
     fixed_rate = c.fixed_charge_per_day
@@ -508,7 +509,7 @@ def rate_bill(library: TariffLibrary, inp: RatingInput) -> RatedBill:
         version_days += part.days
         version_energy += sum(line.amount for line in part_lines)
         if i + 1 == len(spans) or spans[i + 1].book is not book:
-            lines.extend(_addon_lines(book, version_days, version_energy, i))
+            lines.extend(addon_lines(book, version_days, version_energy, i))
             version_days = 0
             version_energy = 0
 
