@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 06:28:48.926639
+Create Date: 2026-11-28 07:09:30.353391
 """
 
 from collections.abc import Sequence
@@ -65,6 +65,8 @@ def upgrade() -> None:
     sa.Column('rated_at', barq.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('approved_by', sa.String(length=60), nullable=True),
     sa.Column('issued_at', barq.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('issued_on', sa.Date(), nullable=True),
+    sa.Column('due_on', sa.Date(), nullable=True),
     sa.Column('options', sa.JSON(), nullable=False),
     sa.CheckConstraint("state IN ('rating', 'review', 'issued', 'cancelled')", name=op.f('ck_bill_run_state')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bill_run'))
@@ -345,12 +347,10 @@ def upgrade() -> None:
     sa.Column('payable', sa.BigInteger(), nullable=False),
     sa.Column('carry_out', sa.BigInteger(), nullable=False),
     sa.Column('payment_id', sa.String(length=13), nullable=True),
-    sa.Column('due_on', sa.Date(), nullable=True),
-    sa.Column('issued_on', sa.Date(), nullable=True),
     sa.Column('exception', sa.String(length=16), nullable=True),
     sa.Column('first_line_id', sa.BigInteger(), nullable=False),
     sa.Column('line_count', sa.SmallInteger(), nullable=False),
-    sa.CheckConstraint("state IN ('draft', 'held', 'issued', 'cancelled')", name=op.f('ck_bill_state')),
+    sa.CheckConstraint("state IN ('rated', 'held', 'cancelled')", name=op.f('ck_bill_state')),
     sa.ForeignKeyConstraint(['run_id'], ['bill_run.id'], name=op.f('fk_bill_run_id_bill_run')),
     sa.ForeignKeyConstraint(['subscription_id'], ['subscription.id'], name=op.f('fk_bill_subscription_id_subscription')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_bill')),

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from barq.billing.models import Bill
+from barq.billing.models import Bill, issued_bills
 from barq.clock import FixedClock
 from barq.db import make_engine, make_sessionmaker
 from barq.demo.generator import DEMO_PASSWORD, build_demo
@@ -61,7 +61,7 @@ def test_office_runs_reviews_and_issues_the_month(demo_site: tuple[str, str], pa
 
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
-        bill = s.scalars(select(Bill).where(Bill.cycle == CYCLE, Bill.state == "issued").order_by(Bill.id)).first()
+        bill = s.scalars(select(Bill).where(Bill.cycle == CYCLE, issued_bills()).order_by(Bill.id)).first()
         assert bill is not None
         bill_id = bill.id
     engine.dispose()

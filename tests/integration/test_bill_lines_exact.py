@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, select
 
-from barq.billing.models import Bill
+from barq.billing.models import Bill, issued_bills
 from barq.billing.service import bill_lines, demand_codes
 from barq.clock import FixedClock
 from barq.connections.models import Subscription
@@ -32,7 +32,7 @@ def test_stored_and_remade_lines_equal_the_engine(engine: Engine) -> None:
             select(Bill, Subscription, Premises.zone)
             .join(Subscription, Subscription.id == Bill.subscription_id)
             .join(Premises, Premises.id == Subscription.premises_id)
-            .where(Bill.state == "issued")
+            .where(issued_bills())
             .order_by(Bill.id)
         ).all()
         shown = bill_lines(s, [b for b, _, _ in rows], library)

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from barq.billing.models import Bill, BillRun, BillRunException
+from barq.billing.models import Bill, BillRun, BillRunException, issued_bills
 from barq.billing.service import approve_bill_run, bill_lines, hold_bill, rate_bill_run, start_bill_run
 from barq.db import make_sessionmaker
 from barq.ids import validate_payment_id
@@ -75,8 +75,9 @@ def test_run_prices_like_the_engine_and_approval_issues(world: World, library) -
         s.commit()
         assert run2.state == "issued" and run2.issued_count == 1
         issued = s.scalars(select(Bill).where(Bill.cycle == CYCLE)).all()
-        assert [(b.subscription_id, b.state) for b in issued] == [(subs[0], "issued")]
-        assert issued[0].due_on is not None and (issued[0].due_on - issued[0].issued_on).days == 10  # type: ignore[operator]
+        assert [(b.subscription_id, b.state) for b in issued] == [(subs[0], "rated")]
+        assert run2.due_on is not None and run2.issued_on is not None and (run2.due_on - run2.issued_on).days == 10
+        assert s.scalars(select(Bill).where(issued_bills())).all() == issued
 
 
 def _bill_id(s, sub_id: int) -> str:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from barq.auth import permissions as P
 from barq.auth.service import Principal
-from barq.billing.models import Bill, BillLine
+from barq.billing.models import Bill, BillLine, BillRun, issued_bills
 from barq.billing.service import bill_lines, previous_cycle
 from barq.calendar import MONTH_NAMES, fa_digits, fa_number, format_jalali, to_jalali
 from barq.connections.models import Subscription
@@ -45,6 +45,15 @@ from barq.rating.engine import TITLES_FA
 HISTORY_PERIODS = 12
 FONT_DIR = Path(__file__).resolve().parent.parent / "web" / "static" / "vendor" / "fonts"
 BILL_STATE_NAMES = {"draft": "پیش‌نویس", "held": "نگه‌داشته", "issued": "صادر شده", "cancelled": "ابطال شده"}
+
+
+def bill_state(bill: Bill, run: BillRun) -> str:
+    """What a person calls the bill's state: a rated bill is a draft until its run is issued."""
+    if bill.state == "rated":
+        return "issued" if run.state == "issued" else "draft"
+    return bill.state
+
+
 EBILL_MAX_CHARS = 134  # two concatenated UCS-2 SMS parts of 67 characters
 PAY_PATH = "/pay"
 
@@ -288,7 +297,7 @@ def _history(session: Session, bill: Bill) -> tuple[HistoryPoint, ...]:
         .where(
             Bill.subscription_id == bill.subscription_id,
             Bill.cycle <= bill.cycle,
-            (Bill.state == "issued") | (Bill.id == bill.id),
+            issued_bills() | (Bill.id == bill.id),
         )
         .order_by(Bill.cycle.desc())
         .limit(HISTORY_PERIODS)
@@ -324,12 +333,13 @@ def bill_view(session: Session, bill_id: int) -> BillView:
         .order_by(MeterInstallation.installed_on.desc(), MeterInstallation.id.desc())
         .limit(1)
     ).first()
+    run = session.get_one(BillRun, bill.run_id)
     lines = bill_lines(session, [bill])[bill.id]
     line_views = _line_views(lines)
     return BillView(
         id=bill.id,
         bill_number=bill.bill_number,
-        state=bill.state,
+        state=bill_state(bill, run),
         cycle=bill.cycle,
         company_name=company.name if company else "",
         subscription_id=sub.id,
@@ -366,8 +376,8 @@ def bill_view(session: Session, bill_id: int) -> BillView:
         bill_id=sub.bill_id,
         payment_id=bill.payment_id,
         barcode=_barcode_of(sub.bill_id, bill.payment_id),
-        issued_on=bill.issued_on,
-        due_on=bill.due_on,
+        issued_on=run.issued_on if run.state == "issued" else None,
+        due_on=run.due_on if run.state == "issued" else None,
         history=_history(session, bill),
     )
 
@@ -692,11 +702,15 @@ def print_file(session: Session, *, cycle: int, route_id: int) -> str:
         .join(Subscription, Subscription.id == Bill.subscription_id)
         .join(Customer, Customer.id == Subscription.customer_id)
         .join(Premises, Premises.id == Subscription.premises_id)
-        .where(Bill.cycle == cycle, Bill.state == "issued", Subscription.route_id == route_id)
+        .where(Bill.cycle == cycle, issued_bills(), Subscription.route_id == route_id)
         .order_by(Subscription.route_sequence.is_(None), Subscription.route_sequence, Subscription.subscription_number)
     ).all()
     sub_ids = [s.id for _, s, _, _ in rows]
     lines = bill_lines(session, [b for b, _, _, _ in rows])
+    issue_dates = {
+        r.id: (r.issued_on, r.due_on)
+        for r in session.scalars(select(BillRun).where(BillRun.id.in_({b.run_id for b, _, _, _ in rows})))
+    }
     history: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
     reads: dict[tuple[int, date], int] = {}
     meters: dict[int, tuple[str, int]] = {}
@@ -704,9 +718,7 @@ def print_file(session: Session, *, cycle: int, route_id: int) -> str:
     for chunk in _chunks(sub_ids):
         for sid, c, kwh, payable in session.execute(
             select(Bill.subscription_id, Bill.cycle, Bill.kwh, Bill.payable)
-            .where(
-                Bill.subscription_id.in_(chunk), Bill.state == "issued", Bill.cycle >= first_cycle, Bill.cycle <= cycle
-            )
+            .where(Bill.subscription_id.in_(chunk), issued_bills(), Bill.cycle >= first_cycle, Bill.cycle <= cycle)
             .order_by(Bill.cycle)
         ):
             history[int(sid)].append((int(c), int(kwh), int(payable)))
@@ -782,8 +794,8 @@ def print_file(session: Session, *, cycle: int, route_id: int) -> str:
                 bill.carry_in,
                 bill.carry_out,
                 bill.payable,
-                _jalali_latin(bill.issued_on),
-                _jalali_latin(bill.due_on),
+                _jalali_latin(issue_dates[bill.run_id][0]),
+                _jalali_latin(issue_dates[bill.run_id][1]),
                 "|".join(
                     f"{ln.code}:{_milli_text(ln.quantity_milli)}:{_milli_text(ln.rate_milli)}:{ln.amount}" for ln in bl
                 ),

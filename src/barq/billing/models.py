@@ -16,6 +16,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import ColumnElement, select
 
 from barq.db import Base, BigId, UTCDateTime
 
@@ -43,17 +44,25 @@ class BillRun(Base):
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approved_by: Mapped[str | None] = mapped_column(String(60))
     issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Issuing a run writes these once; its bills are issued through it (no bill row is rewritten).
+    issued_on: Mapped[date | None] = mapped_column(Date)
+    due_on: Mapped[date | None] = mapped_column(Date)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Bill(Base):
-    """At most one bill per subscription and cycle. An issued bill is never changed."""
+    """At most one bill per subscription and cycle. An issued bill is never changed.
+
+    ``state``: ``rated`` (priced by its run; issued when the run is issued, see ``issued_bills``), ``held``
+    (kept out of its run's approval by a reviewer; withdrawn at approval), ``cancelled``. The issue and due
+    dates are the run's.
+    """
 
     __tablename__ = "bill"
     __table_args__ = (
         # cycle first: a run's approval and the history of recent cycles read by cycle
         UniqueConstraint("cycle", "subscription_id"),
-        CheckConstraint("state IN ('draft', 'held', 'issued', 'cancelled')", name="state"),
+        CheckConstraint("state IN ('rated', 'held', 'cancelled')", name="state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -73,8 +82,6 @@ class Bill(Base):
     payable: Mapped[int] = mapped_column(BigInteger)
     carry_out: Mapped[int] = mapped_column(BigInteger, default=0)
     payment_id: Mapped[str | None] = mapped_column(String(13))
-    due_on: Mapped[date | None] = mapped_column(Date)
-    issued_on: Mapped[date | None] = mapped_column(Date)
     exception: Mapped[str | None] = mapped_column(String(16))
     # the bill's lines are the bill_line rows with ids first_line_id … first_line_id + line_count − 1
     first_line_id: Mapped[int] = mapped_column(BigInteger)
@@ -121,3 +128,12 @@ class BillRunException(Base):
     kind: Mapped[str] = mapped_column(String(16))
     detail: Mapped[str] = mapped_column(String(300))
     resolution: Mapped[str | None] = mapped_column(String(16))
+
+
+def issued_bills() -> ColumnElement[bool]:
+    """The bills that are issued: rated in a run that was issued."""
+    return (Bill.state == "rated") & Bill.run_id.in_(select(BillRun.id).where(BillRun.state == "issued"))
+
+
+ISSUED_BILLS_SQL = "b.state = 'rated' AND b.run_id IN (SELECT id FROM bill_run WHERE state = 'issued')"
+"""The same condition in SQL text, for a query that names the bill table ``b``."""

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from barq import audit
 from barq.auth import permissions as P
 from barq.auth.service import Principal
-from barq.billing.models import Bill, BillLine, BillRun, BillRunException
+from barq.billing.models import ISSUED_BILLS_SQL, Bill, BillLine, BillRun, BillRunException
 from barq.billing.numbers import payment_ids
 from barq.billing.reads import ReadColumns, ReadSource, TableReadSource, epoch_days
 from barq.calendar import from_jalali, month_length, to_jalali
@@ -231,7 +231,7 @@ def _history(session: Session, cycle: int, ids: I64) -> tuple[I64, I64]:
     """Carried remainder of each subscription's last issued bill, and its average daily kWh (×1000, -1 none)."""
     cols = fetch_columns(
         session,
-        "SELECT subscription_id, cycle, kwh, days, carry_out FROM bill WHERE state = 'issued' "
+        f"SELECT subscription_id, cycle, kwh, days, carry_out FROM bill b WHERE {ISSUED_BILLS_SQL} "
         f"AND cycle >= {int(previous_cycle(cycle, HISTORY_CYCLES))} AND cycle < {int(cycle)} "
         "ORDER BY subscription_id, cycle",
     )
@@ -480,7 +480,7 @@ def _store_chunk(session: Session, priced: _Priced, *, run_key: int, cycle: int)
             [run_key] * n_bills,
             priced.bill_columns[0],
             [cycle] * n_bills,
-            ["draft"] * n_bills,
+            ["rated"] * n_bills,
             *priced.bill_columns[1:],
             (line_base + priced.first_line).tolist(),
             priced.line_count,
@@ -717,11 +717,12 @@ def hold_bill(session: Session, *, principal: Principal, clock: Clock, bill_id: 
     bill = session.get(Bill, bill_id)
     if bill is None:
         raise NotFound("صورتحساب پیدا نشد")
-    expected = "draft" if hold else "held"
-    if bill.state != expected:
-        raise InvalidTransition("فقط صورتحساب پیش‌نویس را می‌توان نگه داشت یا آزاد کرد")
+    run = session.get_one(BillRun, bill.run_id)
+    expected = "rated" if hold else "held"
+    if bill.state != expected or run.state != "review":
+        raise InvalidTransition("فقط صورتحساب پیش‌نویسِ اجرای در بازبینی را می‌توان نگه داشت یا آزاد کرد")
     before = bill.state
-    bill.state = "held" if hold else "draft"
+    bill.state = "held" if hold else "rated"
     audit.record(
         session,
         actor=principal.username,
@@ -737,8 +738,8 @@ def hold_bill(session: Session, *, principal: Principal, clock: Clock, bill_id: 
 
 
 def approve_bill_run(session: Session, *, principal: Principal, clock: Clock, run_id: int) -> BillRun:
-    """Issue every draft bill of the run (due date = issue date + the run's due days); held drafts are
-    withdrawn so that a later run of the same cycle bills them afresh."""
+    """Issue the run: its rated bills are issued (due date = issue date + the run's due days) by writing the
+    run, not a million bill rows; held bills are withdrawn so that a later run of the same cycle bills them."""
     principal.require(P.BILLING_APPROVE)
     run = session.get(BillRun, run_id, with_for_update=True)
     if run is None:
@@ -756,13 +757,10 @@ def approve_bill_run(session: Session, *, principal: Principal, clock: Clock, ru
     _delete_lines(session, held)
     in_run = (Bill.cycle == run.cycle) & (Bill.run_id == run.id)
     withdrawn = _rowcount(session.execute(delete(Bill).where(in_run, Bill.state == "held")))
-    issued = _rowcount(
-        session.execute(
-            update(Bill).where(in_run, Bill.state == "draft").values(state="issued", issued_on=today, due_on=due)
-        )
-    )
+    issued = session.scalar(select(func.count()).select_from(Bill).where(in_run, Bill.state == "rated")) or 0
     run.issued_count = issued
-    total = session.scalar(select(func.coalesce(func.sum(Bill.payable), 0)).where(in_run, Bill.state == "issued"))
+    run.issued_on, run.due_on = today, due
+    total = session.scalar(select(func.coalesce(func.sum(Bill.payable), 0)).where(in_run, Bill.state == "rated"))
     run.amount_total = int(total or 0)
     run.state = "issued"
     run.approved_by = principal.username

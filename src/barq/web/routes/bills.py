@@ -16,6 +16,7 @@ from barq.billing.documents import (
     UNIT_NAMES,
     barcode_svg_inline,
     bill_pdf,
+    bill_state,
     bill_view,
     cycle_label,
     ebill_text,
@@ -25,7 +26,7 @@ from barq.billing.documents import (
     print_file,
     print_file_name,
 )
-from barq.billing.models import Bill
+from barq.billing.models import Bill, BillRun
 from barq.billing.service import cycle_window
 from barq.connections.service import get_subscription
 from barq.errors import ValidationError
@@ -104,10 +105,18 @@ def subscription_bills(page: PageDep, subscription_id: int) -> Response:
     """The subscription's bills, newest first: a fragment for the subscription page's bills tab."""
     page.principal.require(P.BILLS_VIEW)
     sub = get_subscription(page.db, principal=page.principal, subscription_id=subscription_id)
-    bills = list(page.db.scalars(select(Bill).where(Bill.subscription_id == sub.id).order_by(Bill.cycle.desc())))
+    rows = page.db.execute(
+        select(Bill, BillRun)
+        .join(BillRun, BillRun.id == Bill.run_id)
+        .where(Bill.subscription_id == sub.id)
+        .order_by(Bill.cycle.desc())
+    ).all()
+    bills = [b for b, _ in rows]
     return page.render(
         "bills/subscription_bills.html",
         bills=bills,
+        state_of={b.id: bill_state(b, r) for b, r in rows},
+        due_of={b.id: r.due_on if r.state == "issued" else None for b, r in rows},
         labels={b.cycle: cycle_label(b.cycle) for b in bills},
         states=BILL_STATE_NAMES,
     )
