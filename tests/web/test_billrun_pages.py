@@ -63,3 +63,30 @@ def test_bad_cycle_is_refused_beside_the_field_and_nothing_starts(world: World) 
 def test_a_field_worker_cannot_open_bill_runs(world: World) -> None:
     client = signed_in(world, "field")
     assert client.get("/bill-runs").status_code == 403
+
+
+def test_a_run_can_be_limited_to_routes_by_their_codes(world: World) -> None:
+    from barq.connections.models import Subscription
+    from barq.network.models import Route
+
+    _reads(world)
+    with world.session() as s:
+        route = Route(district_id=world.district_ids["11"], code="11-R0007", name="مسیر ۷", cycle_days=30)
+        s.add(route)
+        s.flush()
+        s.get_one(Subscription, world.subscription_ids[0]).route_id = route.id
+        s.commit()
+    client = signed_in(world, "admin")
+    token = csrf(client, "/bill-runs")
+    bad = client.post("/bill-runs", data={"csrf_token": token, "cycle": str(CYCLE), "route_codes": "11-R9999"})
+    assert bad.status_code == 422 and "مسیر «11-R9999» پیدا نشد" in bad.text
+    r = client.post(
+        "/bill-runs",
+        data={"csrf_token": token, "cycle": str(CYCLE), "route_codes": "۱۱-r0007"},
+        follow_redirects=False,
+    )
+    run_id = int(r.headers["location"].rsplit("/", 1)[1])
+    jobs.wait(f"bill-run-{run_id}", timeout=60)
+    with world.session() as s:
+        run = s.get_one(BillRun, run_id)
+        assert run.route_ids == [route.id] and run.due_count == 1 and run.rated_count == 1

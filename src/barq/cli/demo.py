@@ -26,7 +26,7 @@ def demo(
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the site afterwards")] = True,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
-    months: Annotated[int, typer.Option(help="Months of reads and bills before today")] = 12,
+    months: Annotated[int, typer.Option(help="Months read before today; all but the last are billed")] = 13,
 ) -> None:
     """Build the demo province (11 districts, customers, subscriptions, meters, contractors, users)
     and serve it, printing the address and one login per role."""
@@ -62,7 +62,7 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
             summary = build_demo(engine, accounts=accounts, seed=seed, progress=step, clock=clock)
-            history = progress.add_task("twelve months of reads and bill runs", total=months)
+            history = progress.add_task("a year of reads and bill runs", total=months - 1)
 
             def month_done(done: int, total: int) -> None:
                 progress.update(history, completed=done, total=total)
@@ -71,7 +71,7 @@ def demo(
             bills = build_history(engine, clock=clock, months=months, seed=seed, progress=month_done)
         out.print(
             f"built {summary.accounts:,} subscriptions in {summary.elapsed_seconds:.1f} s, "
-            f"then {bills:,} bills over {months} months in {time.perf_counter() - started:.1f} s"
+            f"then {bills:,} bills over {months - 1} months in {time.perf_counter() - started:.1f} s"
         )
     engine.dispose()
 

@@ -25,6 +25,7 @@ from barq.billing.service import (
 from barq.calendar import fa_number, jalali_month_name
 from barq.connections.models import Subscription
 from barq.errors import NotFound, ValidationError
+from barq.ids import normalize_digits
 from barq.inputs import Inputs
 from barq.network.models import Route
 from barq.network.service import district_names
@@ -108,6 +109,19 @@ async def run_start(page: PageDep, request: Request) -> Response:
     district_ids = [int(v) for v in raw.getlist("district_ids") if isinstance(v, str) and v.isdigit()]
     if any(d not in known for d in district_ids):
         form.error("district_ids", "امور انتخاب‌شده وجود ندارد")
+    route_ids: list[int] = []
+    for code in (form.text("route_codes", "مسیرها", required=False, max_len=2000) or "").replace("،", ",").split(","):
+        code = normalize_digits(code).strip().upper()
+        if not code:
+            continue
+        in_scope = Route.code == code
+        if page.principal.district_id is not None:
+            in_scope &= Route.district_id == page.principal.district_id
+        found = page.db.scalar(select(Route.id).where(in_scope).limit(1))
+        if found is None:
+            form.error("route_codes", f"مسیر «{code}» پیدا نشد")
+        else:
+            route_ids.append(found)
     try:
         form.done()
         assert cycle is not None
@@ -117,6 +131,7 @@ async def run_start(page: PageDep, request: Request) -> Response:
             clock=page.clock,
             cycle=cycle,
             district_ids=district_ids,
+            route_ids=route_ids,
             options=run_options(page.settings),
         )
     except ValidationError as exc:
