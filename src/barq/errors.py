@@ -67,3 +67,21 @@ class InvalidTransition(Conflict):
 class TooManyAttempts(BarqError):
     code = "too_many_attempts"
     http_status = 429
+
+
+class MethodNotAllowed(BarqError):
+    code = "method_not_allowed"
+    http_status = 405
+
+
+class InternalError(BarqError):
+    """Something that should not happen did; shown without details, logged with them."""
+
+    code = "internal_error"
+    http_status = 500
+
+
+class HttpError(BarqError):
+    """Any other HTTP-level refusal of the framework."""
+
+    code = "http_error"

@@ -19,7 +19,7 @@ from barq.api.quote import router as quote_api_router
 from barq.api.routes import router as api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
-from barq.errors import BarqError, NotAuthenticated
+from barq.errors import BarqError, HttpError, InternalError, MethodNotAllowed, NotAuthenticated, NotFound
 from barq.rating.book import load_default_library
 from barq.settings import Settings, get_settings
 from barq.web.routes import (
@@ -121,26 +121,7 @@ def create_app(
     return app
 
 
-class PageNotFound(BarqError):
-    code = "not_found"
-    http_status = 404
-
-
-class MethodNotAllowed(BarqError):
-    code = "method_not_allowed"
-    http_status = 405
-
-
-class InternalError(BarqError):
-    code = "internal_error"
-    http_status = 500
-
-
-class HttpError(BarqError):
-    code = "http_error"
-
-
-_HTTP_ERRORS: dict[int, type[BarqError]] = {404: PageNotFound, 405: MethodNotAllowed, 500: InternalError}
+_HTTP_ERRORS: dict[int, type[BarqError]] = {404: NotFound, 405: MethodNotAllowed, 500: InternalError}
 
 
 def _error_page(request: Request, status: int, message: str) -> HTMLResponse:
