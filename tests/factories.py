@@ -131,7 +131,6 @@ def build_world(engine: Engine, clock: Clock, *, customers: int = 3) -> World:
                 s,
                 principal=admin,
                 clock=clock,
-                district_ids=set(districts.values()),
                 data={
                     "district_id": districts[district_code],
                     "zone": "normal",

@@ -6,7 +6,8 @@ roll back together. Database triggers refuse UPDATE and DELETE on the table.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import DDL, JSON, BigInteger, String, event, select
@@ -69,6 +70,47 @@ def record(
     )
     session.add(entry)
     return entry
+
+
+def snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """The named attributes of ``obj`` as JSON-safe values (dates as ISO text, decimals as text)."""
+    out: dict[str, Any] = {}
+    for name in fields:
+        value = getattr(obj, name)
+        if isinstance(value, date | datetime):
+            value = value.isoformat()
+        elif isinstance(value, Decimal):
+            value = str(value)
+        out[name] = value
+    return out
+
+
+def record_update(
+    session: Session,
+    obj: Any,
+    values: dict[str, Any],
+    *,
+    fields: tuple[str, ...],
+    actor: str,
+    action: str,
+    subject_type: str,
+    at: datetime,
+) -> None:
+    """Apply ``values`` to ``obj`` and record the change with its before and after, in one step."""
+    before = snapshot(obj, fields)
+    for key, value in values.items():
+        setattr(obj, key, value)
+    record(
+        session,
+        actor=actor,
+        action=action,
+        subject_type=subject_type,
+        subject_id=obj.id,
+        at=at,
+        before=before,
+        after=snapshot(obj, fields),
+    )
+    session.flush()
 
 
 def history(session: Session, subject_type: str, subject_id: int) -> list[AuditEntry]:

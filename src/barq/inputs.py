@@ -29,8 +29,14 @@ class Inputs:
             return ""
         return normalize_digits(str(value)).strip()
 
-    def has(self, name: str) -> bool:
-        return self._raw(name) != ""
+    def _present(self, name: str, label: str, required: bool, *, ask: str = "وارد کنید") -> str | None:
+        """The raw value, or None when it is empty (an error if it was required)."""
+        raw = self._raw(name)
+        if not raw:
+            if required:
+                self.errors[name] = f"«{label}» را {ask}"
+            return None
+        return raw
 
     def text(self, name: str, label: str, *, required: bool = True, max_len: int = 200) -> str | None:
         value = " ".join(str(self.data.get(name) or "").split())
@@ -52,41 +58,39 @@ class Inputs:
         min_value: int | None = None,
         max_value: int | None = None,
     ) -> int | None:
-        raw = self._raw(name)
-        if not raw:
-            if required:
-                self.errors[name] = f"«{label}» را وارد کنید"
+        raw = self._present(name, label, required)
+        if raw is None:
             return None
         try:
             value = int(raw)
         except ValueError:
             self.errors[name] = f"«{label}» باید عدد صحیح باشد"
             return None
-        if min_value is not None and value < min_value:
-            self.errors[name] = f"«{label}» نباید کمتر از {min_value} باشد"
-            return None
-        if max_value is not None and value > max_value:
-            self.errors[name] = f"«{label}» نباید بیشتر از {max_value} باشد"
-            return None
-        return value
+        return value if self._in_range(name, label, value, min_value, max_value) else None
 
     def decimal(
         self, name: str, label: str, *, required: bool = True, min_value: Decimal | None = None
     ) -> Decimal | None:
-        raw = self._raw(name).replace("٫", ".")
-        if not raw:
-            if required:
-                self.errors[name] = f"«{label}» را وارد کنید"
+        raw = self._present(name, label, required)
+        if raw is None:
             return None
         try:
-            value = Decimal(raw)
+            value = Decimal(raw.replace("٫", "."))
         except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite():
             self.errors[name] = f"«{label}» باید عدد باشد"
             return None
-        if not value.is_finite() or (min_value is not None and value < min_value):
-            self.errors[name] = f"«{label}» نباید کمتر از {min_value} باشد"
-            return None
-        return value
+        return value if self._in_range(name, label, value, min_value, None) else None
+
+    def _in_range(self, name: str, label: str, value: Any, low: Any, high: Any) -> bool:
+        if low is not None and value < low:
+            self.errors[name] = f"«{label}» نباید کمتر از {low} باشد"
+            return False
+        if high is not None and value > high:
+            self.errors[name] = f"«{label}» نباید بیشتر از {high} باشد"
+            return False
+        return True
 
     def boolean(self, name: str) -> bool:
         return self._raw(name).lower() in ("1", "true", "on", "yes", "بله")
@@ -94,21 +98,15 @@ class Inputs:
     def choice(
         self, name: str, label: str, choices: Mapping[str, Any] | tuple[str, ...], *, required: bool = True
     ) -> str | None:
-        raw = self._raw(name)
-        if not raw:
-            if required:
-                self.errors[name] = f"«{label}» را انتخاب کنید"
-            return None
-        if raw not in choices:
+        raw = self._present(name, label, required, ask="انتخاب کنید")
+        if raw is not None and raw not in choices:
             self.errors[name] = f"«{label}» یکی از گزینه‌های مجاز نیست"
             return None
         return raw
 
     def jalali_date(self, name: str, label: str, *, required: bool = True) -> date | None:
-        raw = self._raw(name)
-        if not raw:
-            if required:
-                self.errors[name] = f"«{label}» را وارد کنید"
+        raw = self._present(name, label, required)
+        if raw is None:
             return None
         try:
             return parse_jalali(raw)
@@ -119,10 +117,8 @@ class Inputs:
     def identifier(
         self, name: str, label: str, validator: Callable[[str], str], *, required: bool = True
     ) -> str | None:
-        raw = self._raw(name)
-        if not raw:
-            if required:
-                self.errors[name] = f"«{label}» را وارد کنید"
+        raw = self._present(name, label, required)
+        if raw is None:
             return None
         try:
             return validator(raw)

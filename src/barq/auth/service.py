@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from barq import audit
@@ -225,11 +225,6 @@ def end_session(session: Session, *, token: str) -> None:
     if row is not None:
         row.revoked = True
         session.flush()
-
-
-def purge_expired(session: Session, *, clock: Clock) -> None:
-    session.execute(delete(UserSession).where(UserSession.expires_at < clock.now()))
-    session.execute(delete(LoginFailure).where(LoginFailure.at < clock.now() - timedelta(days=1)))
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:

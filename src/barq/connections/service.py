@@ -65,14 +65,6 @@ def subscription_scope(principal: Principal) -> ColumnElement[bool]:
     return Subscription.district_id == principal.district_id
 
 
-def _snapshot(sub: Subscription) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for f in _FIELDS:
-        value = getattr(sub, f)
-        out[f] = value.isoformat() if hasattr(value, "isoformat") else (str(value) if f == "contract_kw" else value)
-    return out
-
-
 def _parse(
     session: Session, principal: Principal, data: Mapping[str, Any], current: Subscription | None
 ) -> dict[str, Any]:
@@ -173,7 +165,7 @@ def open_subscription(
         subject_type="subscription",
         subject_id=sub.id,
         at=clock.now(),
-        after=_snapshot(sub) | {"bill_id": sub.bill_id, "number": number},
+        after=audit.snapshot(sub, _FIELDS) | {"bill_id": sub.bill_id, "number": number},
     )
     return sub
 
@@ -183,21 +175,16 @@ def update_subscription(
 ) -> Subscription:
     principal.require(P.SUBSCRIPTIONS_EDIT)
     sub = get_subscription(session, principal=principal, subscription_id=subscription_id)
-    before = _snapshot(sub)
-    values = _parse(session, principal, data, sub)
-    for key, value in values.items():
-        setattr(sub, key, value)
-    audit.record(
+    audit.record_update(
         session,
+        sub,
+        _parse(session, principal, data, sub),
+        fields=_FIELDS,
         actor=principal.username,
         action="subscription.update",
         subject_type="subscription",
-        subject_id=sub.id,
         at=clock.now(),
-        before=before,
-        after=_snapshot(sub),
     )
-    session.flush()
     return sub
 
 

@@ -16,7 +16,7 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.clock import Clock
 from barq.customers.models import Contact, Customer, Premises
-from barq.errors import NotFound, PermissionDenied
+from barq.errors import NotFound
 from barq.ids import validate_legal_id, validate_mobile, validate_national_code, validate_postal_code
 from barq.inputs import Inputs
 from barq.network.models import District
@@ -65,10 +65,6 @@ def customer_scope(principal: Principal) -> ColumnElement[bool]:
             select(_subscriptions.c.customer_id).where(_subscriptions.c.district_id == principal.district_id)
         ),
     )
-
-
-def _snapshot(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
-    return {f: getattr(obj, f) for f in fields}
 
 
 def _parse_customer(
@@ -121,7 +117,7 @@ def create_customer(session: Session, *, principal: Principal, clock: Clock, dat
         subject_type="customer",
         subject_id=customer.id,
         at=clock.now(),
-        after=_snapshot(customer, _CUSTOMER_FIELDS),
+        after=audit.snapshot(customer, _CUSTOMER_FIELDS),
     )
     session.flush()
     return customer
@@ -132,21 +128,16 @@ def update_customer(
 ) -> Customer:
     principal.require(P.CUSTOMERS_EDIT)
     customer = get_customer(session, principal=principal, customer_id=customer_id)
-    before = _snapshot(customer, _CUSTOMER_FIELDS)
-    values = _parse_customer(session, data, principal, customer)
-    for key, value in values.items():
-        setattr(customer, key, value)
-    audit.record(
+    audit.record_update(
         session,
+        customer,
+        _parse_customer(session, data, principal, customer),
+        fields=_CUSTOMER_FIELDS,
         actor=principal.username,
         action="customer.update",
         subject_type="customer",
-        subject_id=customer.id,
         at=clock.now(),
-        before=before,
-        after=_snapshot(customer, _CUSTOMER_FIELDS),
     )
-    session.flush()
     return customer
 
 
@@ -194,10 +185,10 @@ def add_contact(
 _PREMISES_FIELDS = ("district_id", "zone", "address", "postal_code", "is_rural")
 
 
-def _parse_premises(data: Mapping[str, Any], principal: Principal, district_ids: set[int]) -> dict[str, Any]:
+def _parse_premises(session: Session, data: Mapping[str, Any], principal: Principal) -> dict[str, Any]:
     form = Inputs(data)
     district_id = form.integer("district_id", "امور")
-    if district_id is not None and district_id not in district_ids:
+    if district_id is not None and session.get(District, district_id) is None:
         form.error("district_id", "امور انتخاب‌شده وجود ندارد")
     if principal.district_id is not None and district_id is not None and district_id != principal.district_id:
         form.error("district_id", "ثبت محل در امور دیگر برای شما مجاز نیست")
@@ -212,11 +203,9 @@ def _parse_premises(data: Mapping[str, Any], principal: Principal, district_ids:
     return values
 
 
-def create_premises(
-    session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any], district_ids: set[int]
-) -> Premises:
+def create_premises(session: Session, *, principal: Principal, clock: Clock, data: Mapping[str, Any]) -> Premises:
     principal.require(P.CUSTOMERS_EDIT)
-    premises = Premises(**_parse_premises(data, principal, district_ids))
+    premises = Premises(**_parse_premises(session, data, principal))
     session.add(premises)
     session.flush()
     audit.record(
@@ -226,7 +215,7 @@ def create_premises(
         subject_type="premises",
         subject_id=premises.id,
         at=clock.now(),
-        after=_snapshot(premises, _PREMISES_FIELDS),
+        after=audit.snapshot(premises, _PREMISES_FIELDS),
     )
     return premises
 
@@ -248,27 +237,17 @@ def update_premises(
     clock: Clock,
     premises_id: int,
     data: Mapping[str, Any],
-    district_ids: set[int],
 ) -> Premises:
     principal.require(P.CUSTOMERS_EDIT)
     premises = get_premises(session, principal=principal, premises_id=premises_id)
-    before = _snapshot(premises, _PREMISES_FIELDS)
-    for key, value in _parse_premises(data, principal, district_ids).items():
-        setattr(premises, key, value)
-    audit.record(
+    audit.record_update(
         session,
+        premises,
+        _parse_premises(session, data, principal),
+        fields=_PREMISES_FIELDS,
         actor=principal.username,
         action="premises.update",
         subject_type="premises",
-        subject_id=premises.id,
         at=clock.now(),
-        before=before,
-        after=_snapshot(premises, _PREMISES_FIELDS),
     )
-    session.flush()
     return premises
-
-
-def require_in_scope(principal: Principal, district_id: int | None) -> None:
-    if principal.district_id is not None and district_id is not None and district_id != principal.district_id:
-        raise PermissionDenied("این پرونده در حوزه امور شما نیست")

@@ -72,7 +72,7 @@ def create_meter(session: Session, *, principal: Principal, clock: Clock, data: 
         subject_type="meter",
         subject_id=meter.id,
         at=clock.now(),
-        after={f: getattr(meter, f) for f in _FIELDS},
+        after=audit.snapshot(meter, _FIELDS),
     )
     return meter
 
@@ -82,20 +82,16 @@ def update_meter(
 ) -> Meter:
     principal.require(P.METERS_EDIT)
     meter = get_meter(session, principal=principal, meter_id=meter_id)
-    before = {f: getattr(meter, f) for f in _FIELDS}
-    for key, value in _parse(session, data, meter, clock.today().year).items():
-        setattr(meter, key, value)
-    audit.record(
+    audit.record_update(
         session,
+        meter,
+        _parse(session, data, meter, clock.today().year),
+        fields=_FIELDS,
         actor=principal.username,
         action="meter.update",
         subject_type="meter",
-        subject_id=meter.id,
         at=clock.now(),
-        before=before,
-        after={f: getattr(meter, f) for f in _FIELDS},
     )
-    session.flush()
     return meter
 
 
@@ -109,11 +105,6 @@ def get_meter(session: Session, *, principal: Principal, meter_id: int) -> Meter
 
 def find_meter_by_serial(session: Session, serial: str) -> Meter | None:
     return session.scalar(select(Meter).where(Meter.serial == serial.strip().upper()))
-
-
-def set_state(session: Session, *, meter: Meter, state: str) -> None:
-    meter.state = state
-    session.flush()
 
 
 def current_installation(session: Session, *, subscription_id: int) -> MeterInstallation | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from barq.network.models import ClimateZone, Company, District, Route
+from barq.network.models import ClimateZone, Company, District
 
 ZONES = {
     "normal": "عادی",
@@ -26,18 +26,6 @@ def district_names(session: Session) -> dict[int, str]:
 
 def get_district(session: Session, district_id: int) -> District | None:
     return session.get(District, district_id)
-
-
-def list_zones(session: Session) -> list[ClimateZone]:
-    return list(session.scalars(select(ClimateZone).order_by(ClimateZone.code)))
-
-
-def list_routes(session: Session, *, district_id: int) -> list[Route]:
-    return list(session.scalars(select(Route).where(Route.district_id == district_id).order_by(Route.code)))
-
-
-def get_route(session: Session, route_id: int) -> Route | None:
-    return session.get(Route, route_id)
 
 
 # The eleven district offices of the Lorestan company (domain.md §1), with their two-digit codes.

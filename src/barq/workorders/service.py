@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, select, true
+from sqlalchemy import ColumnElement, Select, select, true
 from sqlalchemy.orm import Session
 
 from barq import audit
@@ -161,12 +161,6 @@ def get_work_order(session: Session, *, principal: Principal, work_order_id: int
     return wo
 
 
-def find_by_number(session: Session, *, principal: Principal, number: str) -> WorkOrder | None:
-    if not principal.can(P.WORKORDERS_VIEW):
-        return None
-    return session.scalar(select(WorkOrder).where(WorkOrder.number == number.strip().upper(), scope_clause(principal)))
-
-
 @dataclass(frozen=True)
 class WorkOrderFilter:
     state: str | None = None
@@ -190,10 +184,6 @@ def list_query(principal: Principal, flt: WorkOrderFilter, *, now: datetime) -> 
     if flt.overdue_only:
         stmt = stmt.where(WorkOrder.due_at < now, WorkOrder.state.in_(("created", "assigned", "in_progress")))
     return stmt.order_by(WorkOrder.id.desc())
-
-
-def count(session: Session, stmt: Select[WorkOrder]) -> int:
-    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
 
 
 def transition(

@@ -14,7 +14,7 @@ from barq.connections.service import subscription_scope
 from barq.customers.models import Premises
 from barq.customers.service import get_premises, update_premises
 from barq.errors import ValidationError
-from barq.network.service import ZONES, district_names, list_districts
+from barq.network.service import ZONES, list_districts
 from barq.web.deps import Page, PageDep
 
 router = APIRouter(include_in_schema=False)
@@ -79,14 +79,7 @@ async def premises_update(page: PageDep, premises_id: int) -> Response:
     if page.principal.district_id is not None:
         payload["district_id"] = str(page.principal.district_id)
     try:
-        update_premises(
-            page.db,
-            principal=page.principal,
-            clock=page.clock,
-            premises_id=premises_id,
-            data=payload,
-            district_ids=set(district_names(page.db)),
-        )
+        update_premises(page.db, principal=page.principal, clock=page.clock, premises_id=premises_id, data=payload)
     except ValidationError as exc:
         page.db.rollback()
         premises = get_premises(page.db, principal=page.principal, premises_id=premises_id)

@@ -409,9 +409,7 @@ def _save(page: Page, data: dict[str, str], subscription_id: int | None) -> Subs
         if principal.district_id is not None:
             payload["district_id"] = str(principal.district_id)
         try:
-            premises = create_premises(
-                db, principal=principal, clock=page.clock, data=payload, district_ids=set(district_names(db))
-            )
+            premises = create_premises(db, principal=principal, clock=page.clock, data=payload)
             payload["premises_id"] = str(premises.id)
         except ValidationError as exc:
             errors.update(exc.errors)
