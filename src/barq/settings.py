@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     bill_low_factor: float = 0.25
     bill_high_factor: float = 3.0
     data_dir: Path = Path(__file__).parent / "data"
+    reading_config: Path | None = None
 
 
 @lru_cache(maxsize=1)

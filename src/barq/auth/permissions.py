@@ -21,6 +21,9 @@ AUDIT_VIEW = "audit.view"
 BILLS_VIEW = "bills.view"
 BILLING_RUN = "billing.run"
 BILLING_APPROVE = "billing.approve"
+READING_VIEW = "reading.view"
+READING_ENTER = "reading.enter"
+READING_MANAGE = "reading.manage"
 
 ALL_PERMISSIONS: dict[str, str] = {
     CUSTOMERS_VIEW: "دیدن مشترکان",
@@ -41,9 +44,20 @@ ALL_PERMISSIONS: dict[str, str] = {
     BILLS_VIEW: "دیدن صورتحساب‌ها",
     BILLING_RUN: "اجرای صورتحساب دوره",
     BILLING_APPROVE: "تأیید و صدور صورتحساب‌ها",
+    READING_VIEW: "دیدن مسیرها، قرائت‌ها و کارنامهٔ ماموران",
+    READING_ENTER: "ثبت قرائت",
+    READING_MANAGE: "مدیریت مسیرها، بارگذاری قرائت و رسیدگی به استثناها",
 }
 
-_OFFICE_VIEW = {CUSTOMERS_VIEW, SUBSCRIPTIONS_VIEW, METERS_VIEW, WORKORDERS_VIEW, TARIFFS_VIEW, BILLS_VIEW}
+_OFFICE_VIEW = {
+    CUSTOMERS_VIEW,
+    SUBSCRIPTIONS_VIEW,
+    METERS_VIEW,
+    WORKORDERS_VIEW,
+    TARIFFS_VIEW,
+    BILLS_VIEW,
+    READING_VIEW,
+}
 _MANAGER = _OFFICE_VIEW | {
     CUSTOMERS_EDIT,
     SUBSCRIPTIONS_EDIT,
@@ -55,6 +69,8 @@ _MANAGER = _OFFICE_VIEW | {
     AUDIT_VIEW,
     BILLING_RUN,
     BILLING_APPROVE,
+    READING_MANAGE,
+    READING_ENTER,
 }
 
 DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
@@ -63,11 +79,14 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
         "کارشناس خدمات مشترکین",
         frozenset(_OFFICE_VIEW | {CUSTOMERS_EDIT, SUBSCRIPTIONS_EDIT, METERS_EDIT, WORKORDERS_CREATE}),
     ),
-    "revenue_clerk": ("کارشناس درآمد", frozenset(_OFFICE_VIEW | {WORKORDERS_CREATE, BILLING_RUN})),
+    "revenue_clerk": (
+        "کارشناس درآمد",
+        frozenset(_OFFICE_VIEW | {WORKORDERS_CREATE, BILLING_RUN, READING_MANAGE, READING_ENTER}),
+    ),
     "head_of_unit": ("رئیس امور مشترکین", frozenset(_MANAGER)),
     "district_manager": ("مدیر امور برق", frozenset(_MANAGER)),
-    "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK})),
-    "contractor": ("پیمانکار", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK})),
+    "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_ENTER})),
+    "contractor": ("پیمانکار", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_VIEW, READING_ENTER})),
     "field_staff": (
         "بازرس / نصاب / آزمایشگر",
         frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, SUBSCRIPTIONS_VIEW, METERS_VIEW}),

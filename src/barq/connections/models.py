@@ -43,6 +43,9 @@ class Subscription(Base):
     connected_on: Mapped[date | None] = mapped_column(Date)
     removed_on: Mapped[date | None] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    disconnect_candidate_on: Mapped[date | None] = mapped_column(Date)
+    """Set when the subscription became a disconnection candidate (three door-closed reads in a row)."""
+    disconnect_candidate_reason: Mapped[str | None] = mapped_column(String(24))
 
     def medical_valid_on(self, day: date) -> bool:
         return (
@@ -50,3 +53,21 @@ class Subscription(Base):
             and self.medical_valid_to is not None
             and self.medical_valid_from <= day <= self.medical_valid_to
         )
+
+
+NOTICE_KINDS = {"door_closed_three": "اخطار سه نوبت درِ بسته"}
+
+
+class Notice(Base):
+    """A notice queued for a subscription's customer (SMS or letter); sending marks it sent."""
+
+    __tablename__ = "notice"
+    __table_args__ = (CheckConstraint("status IN ('queued', 'sent', 'cancelled')", name="status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    text: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

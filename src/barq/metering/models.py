@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -10,13 +10,16 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
+    Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from barq.db import Base, BigId
+from barq.db import Base, BigId, UTCDateTime
 
 METER_KINDS = ("single", "tou", "demand")
 METER_STATES = ("in_stock", "installed", "faulty", "retired")
@@ -89,6 +92,12 @@ class MeterRead(Base):
     __table_args__ = (
         UniqueConstraint("subscription_id", "read_on", "source"),
         CheckConstraint("status IN ('valid', 'exception', 'rejected')", name="status"),
+        Index(
+            "ix_meter_read_exception",
+            "subscription_id",
+            sqlite_where=text("status = 'exception'"),
+            postgresql_where=text("status = 'exception'"),
+        ),
         Index("ix_meter_read_read_on", "read_on"),
     )
 
@@ -109,3 +118,106 @@ class MeterRead(Base):
     offpeak_kwh: Mapped[int | None] = mapped_column(BigInteger)
     estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(10), default="valid")
+    reason: Mapped[str | None] = mapped_column(String(24))
+    """Validation reason (``validation.REASONS``, or the code that needs a decision); ``ok`` when valid."""
+    actual_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    """Real kWh the register advanced since the last actual read (``prev_actual_on``); ``kwh`` is what is
+    billed: this minus what estimates in between already billed."""
+    prev_actual_on: Mapped[date | None] = mapped_column(Date)
+    reader_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lat_e6: Mapped[int | None] = mapped_column(Integer)
+    lon_e6: Mapped[int | None] = mapped_column(Integer)
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("read_photo.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("read_batch.id"))
+    resolution: Mapped[str | None] = mapped_column(String(10))
+    """How an exception was cleared: ``accept``, ``reread`` or ``estimate``."""
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"))
+
+
+READ_SOURCES = {
+    "handheld": "فایل دستگاه قرائت",
+    "api": "سامانهٔ دیگر (API)",
+    "reader": "صفحهٔ مامور قرائت",
+    "self": "خوداظهاری مشترک",
+    "reread": "قرائت مجدد",
+    "estimate": "برآورد سامانه",
+    "demo": "دادهٔ نمایشی",
+}
+
+
+class ReadPhoto(Base):
+    """A photo of a meter's face sent with a read (JPEG, PNG or WebP, at most ``MAX_PHOTO_BYTES``)."""
+
+    __tablename__ = "read_photo"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReadBatch(Base):
+    """One arrival of reads: a file, an API call, a reader's page or a self-read. A file's digest makes the
+    same file twice a no-op; ``errors_csv`` is the report of the rows refused, line by line."""
+
+    __tablename__ = "read_batch"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    source: Mapped[str] = mapped_column(String(12))
+    filename: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_stored: Mapped[int] = mapped_column(Integer, default=0)
+    rows_duplicate: Mapped[int] = mapped_column(Integer, default=0)
+    rows_refused: Mapped[int] = mapped_column(Integer, default=0)
+    rows_exception: Mapped[int] = mapped_column(Integer, default=0)
+    rows_estimated: Mapped[int] = mapped_column(Integer, default=0)
+    errors_csv: Mapped[str | None] = mapped_column(Text)
+
+
+class ReadingState(Base):
+    """Where each subscription's reading stands: the last actual register values, the end of the last
+    billed period (actual or estimate), the kWh estimates billed since the last actual read, the run of
+    door-closed visits, and the last three actual periods (for expected consumption). Kept by the read
+    pipeline set-based; ``barq reads rebuild-state`` derives it again from ``meter_read``."""
+
+    __tablename__ = "reading_state"
+
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), primary_key=True)
+    meter_id: Mapped[int | None] = mapped_column(ForeignKey("meter.id"))
+    last_value: Mapped[int | None] = mapped_column(BigInteger)
+    last_peak: Mapped[int | None] = mapped_column(BigInteger)
+    last_offpeak: Mapped[int | None] = mapped_column(BigInteger)
+    last_actual_on: Mapped[date | None] = mapped_column(Date)
+    last_on: Mapped[date | None] = mapped_column(Date)
+    estimated_kwh: Mapped[int] = mapped_column(BigInteger, default=0)
+    door_closed_run: Mapped[int] = mapped_column(SmallInteger, default=0)
+    h1_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    h1_days: Mapped[int | None] = mapped_column(Integer)
+    h1_on: Mapped[date | None] = mapped_column(Date)
+    h2_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    h2_days: Mapped[int | None] = mapped_column(Integer)
+    h2_on: Mapped[date | None] = mapped_column(Date)
+    h3_kwh: Mapped[int | None] = mapped_column(BigInteger)
+    h3_days: Mapped[int | None] = mapped_column(Integer)
+    h3_on: Mapped[date | None] = mapped_column(Date)
+
+
+class RouteMembership(Base):
+    """Which route (and place in its sequence) a subscription was on, from when to when."""
+
+    __tablename__ = "route_membership"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscription.id"), index=True)
+    route_id: Mapped[int] = mapped_column(ForeignKey("route.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    from_on: Mapped[date] = mapped_column(Date)
+    to_on: Mapped[date | None] = mapped_column(Date)
+    moved_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
