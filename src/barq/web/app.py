@@ -16,6 +16,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.api.errors import problem_response, validation_problem
 from barq.api.quote import router as quote_api_router
+from barq.api.reading_orders import router as reading_orders_api_router
+from barq.api.reads import router as reads_api_router
 from barq.api.routes import router as api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
@@ -31,6 +33,9 @@ from barq.web.routes import (
     meters,
     premises,
     public,
+    reading_routes,
+    reads,
+    scorecards,
     subscriptions,
     tariffs,
     workorders,
@@ -66,6 +71,8 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api_router)
     app.include_router(quote_api_router)
+    app.include_router(reading_orders_api_router)
+    app.include_router(reads_api_router)
     for module in (
         login,
         home,
@@ -78,6 +85,9 @@ def create_app(
         billruns,
         bills,
         tariffs,
+        reading_routes,
+        reads,
+        scorecards,
     ):
         app.include_router(module.router)
 
