@@ -1,0 +1,404 @@
+"""Reads as they arrive (a handheld's CSV or JSON file, an API call, a reader's page, a self-read), parsed
+into columns with one error per refused row.
+
+File format (docs/reading-files.md): UTF-8 (a byte-order mark is allowed), CSV with a header row or JSON
+(a list of objects, or ``{"reads": [...]}``). Columns: ``subscription`` (subscription number), ``read_at``
+(local time ``YYYY-MM-DDTHH:MM[:SS]``, an ISO time with an offset, or a Jalali date ``1405/09/07`` with an
+optional ``HH:MM``), ``code`` (read code), and optionally ``active``, ``peak``, ``offpeak``, ``maximeter_kw``,
+``reactive`` (register values, whole numbers), ``lat``, ``lon`` (degrees). A file without the required
+columns, with unknown columns, or not in UTF-8 is refused whole; a bad row is refused alone and reported
+with its line number (the header is line 1 of a CSV file; the first object is line 1 of a JSON file).
+
+Pure module: no database.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+
+from barq.calendar import parse_jalali
+from barq.errors import ValidationError
+from barq.ids import normalize_digits
+
+I64 = NDArray[np.int64]
+MISSING: Final = -1
+"""Sentinel of an absent register value or position in the integer columns."""
+
+REQUIRED: Final = ("subscription", "read_at", "code")
+REGISTERS: Final = ("active", "peak", "offpeak", "maximeter_kw", "reactive")
+OPTIONAL: Final = (*REGISTERS, "lat", "lon")
+COLUMNS: Final = (*REQUIRED, *OPTIONAL)
+FILE_CODES: Final = ("read", "door_closed", "broken", "missing", "tamper", "replaced", "hazard")
+"""Codes a handheld, the API or a reader may send; ``self`` comes only from a self-read."""
+NEEDS_VALUE: Final = frozenset({"read", "self"})
+NO_VALUE: Final = frozenset({"door_closed", "missing", "hazard"})
+MAX_REGISTER: Final = 10**9 - 1
+FIELD_TITLES: Final = {
+    "file": "پرونده",
+    "subscription": "شماره اشتراک",
+    "read_at": "زمان قرائت",
+    "code": "کد قرائت",
+    "active": "رقم کنتور",
+    "peak": "رقم اوج‌بار",
+    "offpeak": "رقم کم‌بار",
+    "maximeter_kw": "دیماند (ماکسیمتر)",
+    "reactive": "رقم راکتیو",
+    "lat": "عرض جغرافیایی",
+    "lon": "طول جغرافیایی",
+    "photo": "عکس",
+    "row": "ردیف",
+}
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    field: str
+    message: str
+    subscription: str = ""
+
+
+@dataclass
+class Incoming:
+    """N accepted rows as columns; ``errors`` holds the refused rows."""
+
+    line: I64
+    subscription: list[str]
+    read_at: NDArray[np.datetime64]  # UTC, seconds
+    read_on: NDArray[np.datetime64]  # local business date
+    code: list[str]
+    registers: dict[str, I64]  # MISSING where absent
+    lat_e6: I64
+    lon_e6: I64
+    photo_id: I64
+    errors: list[RowError] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return int(self.line.shape[0])
+
+    def take(self, keep: NDArray[np.bool_]) -> Incoming:
+        idx = np.flatnonzero(keep)
+        return Incoming(
+            line=self.line[idx],
+            subscription=[self.subscription[i] for i in idx.tolist()],
+            read_at=self.read_at[idx],
+            read_on=self.read_on[idx],
+            code=[self.code[i] for i in idx.tolist()],
+            registers={k: v[idx] for k, v in self.registers.items()},
+            lat_e6=self.lat_e6[idx],
+            lon_e6=self.lon_e6[idx],
+            photo_id=self.photo_id[idx],
+            errors=self.errors,
+        )
+
+
+def _refuse(message: str, detail: str) -> ValidationError:
+    return ValidationError(message, field="file", detail=detail)
+
+
+def decode(data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _refuse(
+            f"پرونده با کدگذاری UTF-8 نیست (بایت {exc.start + 1}); آن را با UTF-8 ذخیره کنید",
+            f"not UTF-8 at byte {exc.start + 1}",
+        ) from exc
+    return text.removeprefix("\ufeff")
+
+
+def _check_header(names: Sequence[str]) -> None:
+    missing = [c for c in REQUIRED if c not in names]
+    unknown = [c for c in names if c not in COLUMNS]
+    dup = sorted({c for c in names if names.count(c) > 1})
+    if missing or unknown or dup:
+        parts = []
+        if missing:
+            parts.append("ستون‌های لازم نیست: " + "، ".join(missing))
+        if unknown:
+            parts.append("ستون ناشناخته: " + "، ".join(unknown))
+        if dup:
+            parts.append("ستون تکراری: " + "، ".join(dup))
+        raise _refuse(
+            "ستون‌های پرونده درست نیست — " + "؛ ".join(parts),
+            f"columns: missing={missing} unknown={unknown} duplicate={dup}",
+        )
+
+
+def parse_file(data: bytes, *, tz: ZoneInfo, filename: str = "") -> Incoming:
+    """A CSV or JSON file of reads (chosen by the first character, else by the file name)."""
+    text = decode(data)
+    stripped = text.lstrip()
+    if not stripped:
+        raise _refuse("پرونده خالی است", "empty file")
+    if stripped[0] in "[{" or filename.lower().endswith(".json"):
+        return parse_json(text, tz=tz)
+    return parse_csv(text, tz=tz)
+
+
+def parse_csv(text: str, *, tz: ZoneInfo) -> Incoming:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise _refuse("پرونده خالی است", "empty file") from None
+    except csv.Error as exc:
+        raise _refuse("سطر عنوان پرونده CSV خوانده نشد", str(exc)) from exc
+    _check_header(header)
+    width = len(header)
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    errors: list[RowError] = []
+    try:
+        for k, row in enumerate(reader, start=2):
+            if len(row) == width:
+                rows.append(row)
+                lines.append(k)
+            elif any(cell.strip() for cell in row):
+                errors.append(RowError(k, "row", f"این سطر {len(row)} ستون دارد؛ {width} ستون لازم است"))
+    except csv.Error as exc:
+        raise _refuse(f"پرونده CSV در سطر {reader.line_num} خراب است", str(exc)) from exc
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+    raw = {name: list(columns[i]) for i, name in enumerate(header)}
+    return from_columns(raw, np.array(lines, dtype=np.int64), tz=tz, errors=errors)
+
+
+def parse_json(text: str, *, tz: ZoneInfo) -> Incoming:
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise _refuse(f"پرونده JSON در سطر {exc.lineno} خراب است", str(exc)) from exc
+    items = doc.get("reads") if isinstance(doc, dict) else doc
+    if not isinstance(items, list):
+        raise _refuse('پرونده JSON باید فهرستی از قرائت‌ها یا {"reads": [...]} باشد', "not a list of reads")
+    return parse_records(items, tz=tz)
+
+
+def parse_records(items: Sequence[Any], *, tz: ZoneInfo, photo_ids: Sequence[int] | None = None) -> Incoming:
+    """Reads as a list of objects (a JSON file, the API, a page). Line k is the k-th object (from 1)."""
+    names: set[str] = set()
+    errors: list[RowError] = []
+    good: list[Mapping[str, Any]] = []
+    lines: list[int] = []
+    photos: list[int] = []
+    for k, item in enumerate(items, start=1):
+        if not isinstance(item, Mapping):
+            errors.append(RowError(k, "row", "هر قرائت باید یک شیء با نام ستون‌ها باشد"))
+            continue
+        names.update(str(key) for key in item)
+        good.append(item)
+        lines.append(k)
+        photos.append(photo_ids[k - 1] if photo_ids is not None else MISSING)
+    if good:
+        _check_header([c for c in COLUMNS if c in names] + sorted(names - set(COLUMNS)))
+    raw = {name: ["" if (v := item.get(name)) is None else str(v) for item in good] for name in COLUMNS}
+    out = from_columns(raw, np.array(lines, dtype=np.int64), tz=tz, errors=errors)
+    if photo_ids is not None:
+        by_line = dict(zip(lines, photos, strict=True))
+        out.photo_id = np.array([by_line[int(x)] for x in out.line], dtype=np.int64)
+    return out
+
+
+# ------------------------------------------------------------------------------------------ columns
+
+
+def _ints(values: list[str], name: str, lines: I64, bad: NDArray[np.bool_], errors: list[RowError]) -> I64:
+    """Whole non-negative numbers (Persian digits allowed); '' is MISSING. Fast path for clean columns."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    arr = np.array(values, dtype=np.str_)
+    arr = np.char.strip(arr)
+    empty = arr == ""
+    try:
+        if arr.dtype.itemsize and not np.char.isdigit(np.where(empty, "0", arr)).all():
+            raise ValueError
+        out = np.where(empty, "-1", arr).astype(np.int64)
+        too_big = out > MAX_REGISTER
+        if too_big.any():
+            for i in np.flatnonzero(too_big & ~bad).tolist():
+                errors.append(RowError(int(lines[i]), name, f"{FIELD_TITLES[name]} بیش از ۹ رقم است"))
+            bad |= too_big
+        return out
+    except (ValueError, OverflowError):
+        pass
+    out = np.full(n, MISSING, dtype=np.int64)
+    for i, raw in enumerate(values):
+        text = normalize_digits(raw).strip().replace(",", "").replace("٬", "")
+        if not text:
+            continue
+        if text.isdigit() and len(text) <= 9:
+            out[i] = int(text)
+            continue
+        if not bad[i]:
+            if text.lstrip("-").isdigit():
+                msg = f"{FIELD_TITLES[name]} نمی‌تواند منفی باشد" if text.startswith("-") else "بیش از ۹ رقم است"
+            else:
+                msg = f"{FIELD_TITLES[name]} باید عدد صحیح باشد، «{raw}» نیست"
+            errors.append(RowError(int(lines[i]), name, msg))
+        bad[i] = True
+    return out
+
+
+def _degrees(
+    values: list[str], name: str, limit: int, lines: I64, bad: NDArray[np.bool_], errors: list[RowError]
+) -> I64:
+    out = np.full(len(values), MISSING, dtype=np.int64)
+    for i, raw in enumerate(values):
+        text = normalize_digits(raw).strip()
+        if not text:
+            continue
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            value = Decimal("NaN")
+        if not value.is_finite() or abs(value) > limit:
+            if not bad[i]:
+                errors.append(
+                    RowError(int(lines[i]), name, f"{FIELD_TITLES[name]} باید عددی بین ‎-{limit} و {limit} باشد")
+                )
+            bad[i] = True
+            continue
+        out[i] = int((value * 1_000_000).to_integral_value())
+    return out
+
+
+def _fixed_offsets(tz: ZoneInfo, days: Iterable[np.datetime64]) -> dict[np.datetime64, int]:
+    """The zone's UTC offset (seconds) at local noon of each date."""
+    offsets = {}
+    for d in days:
+        local = datetime.combine(date.fromisoformat(str(d)), time(12), tzinfo=tz)
+        offset = local.utcoffset() or timedelta(0)
+        offsets[d] = int(offset.total_seconds())
+    return offsets
+
+
+def _times(
+    values: list[str], lines: I64, tz: ZoneInfo, bad: NDArray[np.bool_], errors: list[RowError]
+) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
+    """(UTC instant, local date) per row. Fast path: naive local ISO times; else row by row."""
+    n = len(values)
+    utc = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    local_day = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    if n == 0:
+        return utc, local_day
+    try:
+        arr = np.array(values, dtype=np.str_)
+        if not (np.char.str_len(arr) >= 10).all() or np.char.find(arr, "+").max() >= 0:
+            raise ValueError
+        local = arr.astype("datetime64[s]")
+        if np.isnat(local).any():
+            raise ValueError
+        local_day = local.astype("datetime64[D]")
+        days, inverse = np.unique(local_day, return_inverse=True)
+        offsets = _fixed_offsets(tz, days)
+        shift = np.array([offsets[d] for d in days], dtype=np.int64)[inverse.reshape(n)]
+        utc = local - shift.astype("timedelta64[s]")
+        return utc, local_day
+    except ValueError:
+        pass
+    for i, raw in enumerate(values):
+        try:
+            moment = parse_moment(raw, tz)
+        except ValueError:
+            if not bad[i]:
+                errors.append(
+                    RowError(
+                        int(lines[i]),
+                        "read_at",
+                        f"زمان قرائت «{raw}» خوانا نیست (مثال: 2026-11-28T09:30 یا ۱۴۰۵/۰۹/۰۷)",
+                    )
+                )
+            bad[i] = True
+            continue
+        utc[i] = np.datetime64(moment.astimezone(UTC).replace(tzinfo=None), "s")
+        local_day[i] = np.datetime64(moment.astimezone(tz).date(), "D")
+    return utc, local_day
+
+
+def parse_moment(raw: str, tz: ZoneInfo) -> datetime:
+    """An ISO date-time (naive = local), an ISO date, or a Jalali date with an optional HH:MM."""
+    text = normalize_digits(raw).strip()
+    if not text:
+        raise ValueError("empty")
+    if text[:4].isdigit() and int(text[:4]) < 1700:  # Jalali
+        day_part, _, time_part = text.replace("T", " ").partition(" ")
+        try:
+            day = parse_jalali(day_part)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from exc
+        clock = time.fromisoformat(time_part.strip()) if time_part.strip() else time(12)
+        return datetime.combine(day, clock, tzinfo=tz)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment
+
+
+def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors: list[RowError]) -> Incoming:
+    n = int(lines.shape[0])
+    bad = np.zeros(n, dtype=np.bool_)
+    subs = [normalize_digits(s).strip() for s in raw["subscription"]]
+    for i, s in enumerate(subs):
+        if not s.isdigit():
+            errors.append(RowError(int(lines[i]), "subscription", "شماره اشتراک خالی یا نادرست است", s))
+            bad[i] = True
+    codes = [c.strip().lower() for c in raw["code"]]
+    for i, c in enumerate(codes):
+        if c not in FILE_CODES and c != "self" and not bad[i]:
+            errors.append(
+                RowError(int(lines[i]), "code", f"کد قرائت «{c}» شناخته نیست؛ یکی از: {'، '.join(FILE_CODES)}", subs[i])
+            )
+            bad[i] = True
+    read_at, read_on = _times(raw["read_at"], lines, tz, bad, errors)
+    registers = {name: _ints(raw.get(name) or [""] * n, name, lines, bad, errors) for name in REGISTERS}
+    lat = _degrees(raw.get("lat") or [""] * n, "lat", 90, lines, bad, errors)
+    lon = _degrees(raw.get("lon") or [""] * n, "lon", 180, lines, bad, errors)
+    active = registers["active"]
+    for i in range(n):
+        if bad[i]:
+            continue
+        code = codes[i]
+        if code in NEEDS_VALUE and active[i] == MISSING:
+            errors.append(RowError(int(lines[i]), "active", "برای این کد، رقم کنتور لازم است", subs[i]))
+            bad[i] = True
+        elif code in NO_VALUE and active[i] != MISSING:
+            errors.append(RowError(int(lines[i]), "active", "با این کد رقم کنتور ثبت نمی‌شود", subs[i]))
+            bad[i] = True
+        elif (lat[i] == MISSING) != (lon[i] == MISSING):
+            errors.append(RowError(int(lines[i]), "lat", "موقعیت باید هر دو عرض و طول را داشته باشد", subs[i]))
+            bad[i] = True
+    full = Incoming(
+        line=lines,
+        subscription=subs,
+        read_at=read_at,
+        read_on=read_on,
+        code=codes,
+        registers=registers,
+        lat_e6=lat,
+        lon_e6=lon,
+        photo_id=np.full(n, MISSING, dtype=np.int64),
+        errors=errors,
+    )
+    return full.take(~bad) if bad.any() else full
+
+
+def errors_csv(errors: Sequence[RowError]) -> str:
+    """The refused rows as a CSV report (line, subscription, field, reason), ordered by line."""
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["line", "subscription", "field", "reason"])
+    for e in sorted(errors, key=lambda e: (e.line, e.field)):
+        w.writerow([e.line, e.subscription, FIELD_TITLES.get(e.field, e.field), e.message])
+    return buf.getvalue()

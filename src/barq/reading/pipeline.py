@@ -1,0 +1,899 @@
+"""Reads arriving, validated, estimated and stored, set-based (architecture rule 8; docs/reading-files.md).
+
+``import_reads`` takes parsed rows (``incoming.Incoming``) from any source and, in the caller's transaction:
+
+1. records a ``read_batch`` (a file's SHA-256 makes the same file twice a no-op);
+2. finds each row's subscription, meter and ``reading_state`` with one query, and refuses rows that name an
+   unknown subscription, one outside the sender's scope, a subscription without a meter, a register beyond
+   the meter's digits, a second read of one subscription in the same arrival, or a read that differs from
+   one already stored for that subscription, date and source; a read stored before is counted as a
+   duplicate and changes nothing;
+3. evaluates every row at once (``evaluate``): the validation rules of ``metering.validation`` against the
+   last actual read, estimates (علی‌الحساب) for door-closed, broken and missing meters from the expected
+   consumption of ``metering.estimates``, and the settlement of earlier estimates by this actual read;
+4. writes the reads (valid or exception) in bulk, moves ``reading_state`` forward for the valid ones, and
+   marks subscriptions with three door-closed visits in a row as disconnection candidates with a notice.
+
+**Settlement.** An actual read after estimates bills the register advance since the last actual read minus
+the kWh the estimates billed. When the estimates billed more than was used, the read bills 0 and the rest
+stays in ``reading_state.estimated_kwh`` to come off the next actual read: every kWh the register advances
+is billed exactly once, never twice and never as a negative energy line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from barq.auth import permissions as P
+from barq.auth.service import Principal
+from barq.clock import Clock
+from barq.db import fetch_columns, raw_connection
+from barq.errors import PermissionDenied
+from barq.metering import estimates, validation
+from barq.metering.models import READ_SOURCES, ReadBatch
+from barq.reading.config import ReadingConfig, reading_config
+from barq.reading.incoming import MISSING, Incoming, RowError, errors_csv
+
+I64 = NDArray[np.int64]
+Bools = NDArray[np.bool_]
+Progress = Callable[[str, int, int], None]
+
+ESTIMATE_CODES: Final = frozenset(estimates.ESTIMATE_CODES) | {"estimate"}
+DECISION_CODES: Final = ("tamper", "replaced", "hazard")
+"""Codes that always need a clerk's decision (the exception queue)."""
+DATE_REASONS: Final = frozenset({"future_date", "before_last_read", "same_day"})
+REASON_TITLES_FA: Final = {
+    **validation.REASON_TITLES_FA,
+    "tamper": "مشکوک به دستکاری",
+    "replaced": "کنتور در محل با کنتور پرونده فرق دارد",
+    "hazard": "خطر جانی؛ قرائت نشد",
+}
+NOTICE_KIND: Final = "door_closed_three"
+_EPOCH: Final = date(1970, 1, 1).toordinal()
+_FULL_LOAD: Final = 20_000
+"""Above this many rows the lookup reads every subscription once instead of searching by number."""
+
+
+def _day(d: date) -> int:
+    return d.toordinal() - _EPOCH
+
+
+# ------------------------------------------------------------------------------------------ context
+
+
+_CONTEXT_SQL: Final = """
+SELECT s.subscription_number, s.id, s.district_id, COALESCE(s.route_id, -1), COALESCE(r.reader_id, -1),
+  COALESCE(r.contractor_id, -1), CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END, s.tariff_group,
+  COALESCE(mi.meter_id, -1), COALESCE(m.digits, 0), COALESCE(m.multiplier, 1),
+  CASE WHEN m.kind IN ('tou', 'demand') THEN 1 ELSE 0 END, COALESCE(mi.initial_read, 0),
+  COALESCE({inst_on}, -1), CASE WHEN st.subscription_id IS NULL THEN 0 ELSE 1 END, COALESCE(st.meter_id, -1),
+  COALESCE(st.last_value, -1), COALESCE(st.last_peak, -1), COALESCE(st.last_offpeak, -1),
+  COALESCE({last_actual_on}, -1), COALESCE({last_on}, -1), COALESCE(st.estimated_kwh, 0),
+  COALESCE(st.door_closed_run, 0),
+  COALESCE(st.h1_kwh, -1), COALESCE(st.h1_days, 0), COALESCE({h1_on}, -1),
+  COALESCE(st.h2_kwh, -1), COALESCE(st.h2_days, 0), COALESCE({h2_on}, -1),
+  COALESCE(st.h3_kwh, -1), COALESCE(st.h3_days, 0), COALESCE({h3_on}, -1)
+FROM subscription s
+LEFT JOIN route r ON r.id = s.route_id
+LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL
+LEFT JOIN meter m ON m.id = mi.meter_id
+LEFT JOIN reading_state st ON st.subscription_id = s.id
+"""
+CONTEXT_FIELDS: Final = (
+    "number",
+    "sub_id",
+    "district_id",
+    "route_id",
+    "route_reader",
+    "route_contractor",
+    "supply_active",
+    "tariff_group",
+    "meter_id",
+    "digits",
+    "multiplier",
+    "tou",
+    "inst_initial",
+    "inst_on",
+    "has_state",
+    "st_meter",
+    "last_value",
+    "last_peak",
+    "last_offpeak",
+    "last_actual_on",
+    "last_on",
+    "est_kwh",
+    "door_run",
+    "h1_kwh",
+    "h1_days",
+    "h1_on",
+    "h2_kwh",
+    "h2_days",
+    "h2_on",
+    "h3_kwh",
+    "h3_days",
+    "h3_on",
+)
+
+
+def _epoch(column: str, sqlite: bool) -> str:
+    if sqlite:
+        return f"CAST(julianday({column}) - 2440587.5 AS INTEGER)"
+    return f"({column} - DATE '1970-01-01')"
+
+
+def context_sql(sqlite: bool, where: str) -> str:
+    cols = {
+        "inst_on": "mi.installed_on",
+        "last_actual_on": "st.last_actual_on",
+        "last_on": "st.last_on",
+        "h1_on": "st.h1_on",
+        "h2_on": "st.h2_on",
+        "h3_on": "st.h3_on",
+    }
+    return _CONTEXT_SQL.format(**{k: _epoch(v, sqlite) for k, v in cols.items()}) + where
+
+
+@dataclass
+class Context:
+    """Per row: the subscription, its current meter and its reading state (``-1`` where there is none)."""
+
+    cols: dict[str, I64]
+    found: Bools
+
+    def __getitem__(self, name: str) -> I64:
+        return self.cols[name]
+
+
+def _sql_list(values: Sequence[str]) -> str:
+    return ", ".join("'" + v.replace("'", "") + "'" for v in values)
+
+
+def load_context(session: Session, numbers: Sequence[str]) -> Context:
+    """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    unique = sorted(set(numbers))
+    rows: list[list[Any]] = [[] for _ in CONTEXT_FIELDS]
+    if len(unique) > _FULL_LOAD:
+        chunks = [context_sql(sqlite, "")]
+    else:
+        chunks = [
+            context_sql(sqlite, f" WHERE s.subscription_number IN ({_sql_list(unique[k : k + 500])})")
+            for k in range(0, len(unique), 500)
+        ]
+    for sql in chunks:
+        for k, col in enumerate(fetch_columns(session, sql)):
+            rows[k].extend(col)
+    known = np.array(rows[0], dtype=np.str_) if rows[0] else np.zeros(0, dtype="<U14")
+    order = np.argsort(known)
+    known_sorted = known[order]
+    wanted = np.array(numbers, dtype=np.str_) if numbers else np.zeros(0, dtype="<U14")
+    pos = np.searchsorted(known_sorted, wanted)
+    pos_c = np.minimum(pos, max(len(known_sorted) - 1, 0))
+    found = (
+        (pos < len(known_sorted)) & (known_sorted[pos_c] == wanted)
+        if len(known_sorted)
+        else np.zeros(len(wanted), bool)
+    )
+    src = order[pos_c] if len(known_sorted) else np.zeros(len(wanted), dtype=np.int64)
+    cols: dict[str, I64] = {}
+    for k, name in enumerate(CONTEXT_FIELDS[1:], start=1):
+        arr = np.array(rows[k], dtype=np.int64) if rows[k] else np.zeros(0, dtype=np.int64)
+        cols[name] = np.where(found, arr[src] if len(arr) else 0, -1).astype(np.int64)
+    return Context(cols=cols, found=found)
+
+
+# ------------------------------------------------------------------------------------------ evaluate
+
+
+@dataclass
+class Evaluated:
+    """Per row: what is stored in ``meter_read`` and, for valid rows, the new reading state."""
+
+    status: NDArray[np.str_]  # valid | exception
+    reason: list[str]
+    kwh: I64  # billed kWh; MISSING on exceptions
+    actual_kwh: I64  # register advance × multiplier since the last actual read; MISSING on estimates
+    peak_kwh: I64
+    offpeak_kwh: I64
+    estimated: Bools
+    prev_read_on: I64  # epoch days, -1 none
+    prev_actual_on: I64
+    valid: Bools
+    visit: Bools
+    actual: Bools  # rows with a register value that counts (not an estimate, not a code without value)
+    # the new state of valid rows (and the door-closed run of every visit)
+    new_state: dict[str, I64] = field(default_factory=dict)
+
+
+def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
+    parts = []
+    for j in (1, 2, 3):
+        k, d, on = ctx[f"h{j}_kwh"][idx], ctx[f"h{j}_days"][idx], ctx[f"h{j}_on"][idx]
+        ok = (k >= 0) & (d > 0) & (on >= 0)
+        parts.append((np.flatnonzero(ok), on[ok] - d[ok], on[ok], k[ok]))
+    target = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    return estimates.HistoryColumns(
+        subscription_id=target,
+        prev_date=np.concatenate([p[1] for p in parts]).astype("datetime64[D]"),
+        read_date=np.concatenate([p[2] for p in parts]).astype("datetime64[D]"),
+        kwh=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        estimated=np.zeros(target.shape[0], dtype=np.bool_),
+    )
+
+
+def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingConfig) -> tuple[I64, NDArray[np.int8]]:
+    """Expected daily kWh (thousandths) per row: the last three actual periods, the same season last year
+    (looked up in ``meter_read`` only for rows without recent history), or the tariff group's default."""
+    n = int(as_of.shape[0])
+    idx = np.arange(n, dtype=np.int64)
+    hist = _history(ctx, idx)
+    recent = (ctx["h1_on"] >= 0) & (ctx["h1_on"] > as_of - config.rules.recent_days)
+    need_year = np.flatnonzero(~recent & (ctx["sub_id"] >= 0))
+    if need_year.shape[0]:
+        hist = _with_last_year(session, ctx, need_year, as_of, hist, config)
+    exp = estimates.expected_daily(
+        hist,
+        subscription_id=idx,
+        as_of=as_of.astype("datetime64[D]"),
+        tariff_class=[str(g) for g in ctx["tariff_group"].tolist()],
+        defaults=config.default_kwh_per_30_days,
+        rules=config.rules,
+    )
+    return exp.daily_milli, exp.source
+
+
+def _with_last_year(
+    session: Session, ctx: Context, rows: I64, as_of: I64, hist: estimates.HistoryColumns, config: ReadingConfig
+) -> estimates.HistoryColumns:
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    row_of = {int(ctx["sub_id"][i]): int(i) for i in rows.tolist()}
+    ids = sorted(row_of)
+    lo = int(as_of[rows].min()) - 365 - config.rules.season_half_days
+    hi = int(as_of[rows].max()) - 365 + config.rules.season_half_days
+    found: list[list[Any]] = [[], [], [], []]
+    for k in range(0, len(ids), 500):
+        part = ", ".join(str(i) for i in ids[k : k + 500])
+        cols = fetch_columns(
+            session,
+            f"SELECT subscription_id, {_epoch('COALESCE(prev_actual_on, prev_read_on)', sqlite)}, "
+            f"{_epoch('read_on', sqlite)}, COALESCE(actual_kwh, kwh) FROM meter_read "
+            f"WHERE subscription_id IN ({part}) AND status = 'valid' AND estimated = {'0' if sqlite else 'false'} "
+            f"AND COALESCE(actual_kwh, kwh) >= 0 AND COALESCE(prev_actual_on, prev_read_on) IS NOT NULL "
+            f"AND {_epoch('read_on', sqlite)} BETWEEN {lo} AND {hi}",
+        )
+        for j in range(4):
+            found[j].extend(cols[j])
+    if not found[0]:
+        return hist
+    target = np.array([row_of[int(s)] for s in found[0]], dtype=np.int64)
+    prev = np.array(found[1], dtype=np.int64)
+    read = np.array(found[2], dtype=np.int64)
+    ok = read > prev
+    return estimates.HistoryColumns(
+        subscription_id=np.concatenate([hist.subscription_id, target[ok]]),
+        prev_date=np.concatenate([hist.prev_date, prev[ok].astype("datetime64[D]")]),
+        read_date=np.concatenate([hist.read_date, read[ok].astype("datetime64[D]")]),
+        kwh=np.concatenate([hist.kwh, np.array(found[3], dtype=np.int64)[ok]]),
+        estimated=np.zeros(int(hist.kwh.shape[0]) + int(ok.sum()), dtype=np.bool_),
+    )
+
+
+def old_meters(session: Session, ctx: Context, rows: I64) -> tuple[I64, I64]:
+    """For rows whose meter changed since the last actual read: the old meter's final read and digits."""
+    final = np.zeros(int(rows.shape[0]), dtype=np.int64)
+    digits = np.zeros(int(rows.shape[0]), dtype=np.int64)
+    for k, i in enumerate(rows.tolist()):
+        found = session.execute(
+            text(
+                "SELECT mi.final_read, m.digits FROM meter_installation mi JOIN meter m ON m.id = mi.meter_id "
+                "WHERE mi.subscription_id = :s AND mi.meter_id = :m ORDER BY mi.id DESC"
+            ),
+            {"s": int(ctx["sub_id"][i]), "m": int(ctx["st_meter"][i])},
+        ).first()
+        final[k] = int(found[0] or 0) if found else 0
+        digits[k] = int(found[1]) if found else int(ctx["digits"][i])
+    return final, digits
+
+
+def evaluate(
+    session: Session,
+    ctx: Context,
+    *,
+    code: Sequence[str],
+    registers: dict[str, I64],
+    read_on: I64,
+    today: date,
+    config: ReadingConfig,
+    accept: Bools | None = None,
+) -> Evaluated:
+    """The outcome of N reads (one per subscription) against their context, all at once.
+
+    ``accept`` marks rows a clerk accepted from the exception queue: their consumption limits no longer
+    apply (dates still do; the caller refuses those)."""
+    n = len(code)
+    codes = np.array(code, dtype="<U12") if n else np.zeros(0, dtype="<U12")
+    is_est = np.isin(codes, list(ESTIMATE_CODES))
+    decision_no_value = np.isin(codes, list(DECISION_CODES)) & (registers["active"] == MISSING)
+    actual = ~is_est & ~decision_no_value
+    first = ctx["last_value"] < 0
+    prev_value = np.where(first, ctx["inst_initial"], ctx["last_value"])
+    prev_actual = np.where(first | (ctx["last_actual_on"] < 0), ctx["inst_on"], ctx["last_actual_on"])
+    last_on = np.where(ctx["last_on"] < 0, prev_actual, np.maximum(ctx["last_on"], prev_actual))
+    mult = np.maximum(ctx["multiplier"], 1)
+
+    daily, _ = expected_daily(session, ctx, read_on, config)
+    # limits are on register units: the expected daily kWh divided by the multiplier
+    daily_reg = (daily + mult // 2) // mult
+
+    replaced = actual & ~first & (ctx["st_meter"] >= 0) & (ctx["st_meter"] != ctx["meter_id"])
+    old_final = np.zeros(n, dtype=np.int64)
+    old_digits = ctx["digits"].copy()
+    rep_rows = np.flatnonzero(replaced)
+    if rep_rows.shape[0]:
+        old_final[rep_rows], old_digits[rep_rows] = old_meters(session, ctx, rep_rows)
+    new_value = np.where(actual, registers["active"], prev_value)
+    digits = np.where(ctx["digits"] > 0, ctx["digits"], 9)
+    checked = validation.validate_reads(
+        validation.ValidationColumns(
+            prev_value=np.where(actual, prev_value, 0),
+            prev_date=prev_actual.astype("datetime64[D]"),
+            new_value=np.where(actual, new_value, 0),
+            new_date=read_on.astype("datetime64[D]"),
+            digits=digits,
+            expected_daily_milli=np.where(accept if accept is not None else False, -1, daily_reg),
+            active=ctx["supply_active"] == 1,
+            replaced=replaced,
+            old_final=old_final,
+            new_initial=np.where(replaced, ctx["inst_initial"], 0),
+            old_digits=np.where(replaced, old_digits, digits),
+        ),
+        today=today,
+        limits=config.limits,
+    )
+    reason = np.array(validation.REASONS, dtype="<U24")[checked.reason]
+    if accept is not None:
+        reason = np.where(accept & (reason == "zero_on_active"), "ok", reason)
+    # periods are counted from the end of the last billed period (an estimate may be later than the last actual)
+    since = read_on - last_on
+    today_day = _day(today)
+    date_reason = np.where(
+        read_on > today_day,
+        "future_date",
+        np.where(since < 0, "before_last_read", np.where(since == 0, "same_day", "")),
+    )
+    reason = np.where(date_reason != "", date_reason, np.where(actual, reason, "ok"))
+    for c in DECISION_CODES:
+        reason = np.where((codes == c) & (date_reason == ""), c, reason)
+    valid = reason == "ok"
+    visit = codes != "estimate"
+
+    advance = checked.kwh * mult
+    est_now = (
+        estimates.estimate(
+            np.maximum(daily, 0), last_on.astype("datetime64[D]"), np.maximum(read_on, last_on).astype("datetime64[D]")
+        )
+        if n
+        else np.zeros(0, np.int64)
+    )
+    carried = ctx["est_kwh"]
+    billed_actual = np.maximum(advance - carried, 0)
+    kwh = np.where(is_est, est_now, billed_actual)
+    kwh = np.where(valid, kwh, MISSING)
+
+    # time-of-use parts: the advance of each register; after estimates, scaled to the billed kWh
+    peak_kwh = np.full(n, MISSING, dtype=np.int64)
+    off_kwh = np.full(n, MISSING, dtype=np.int64)
+    tou = actual & (ctx["tou"] == 1) & (registers["peak"] >= 0) & (registers["offpeak"] >= 0)
+    tou_known = tou & ~replaced & (ctx["last_peak"] >= 0) & (ctx["last_offpeak"] >= 0)
+    if tou_known.any():
+        cap = 10 ** np.minimum(digits, 18)
+        pk = ((registers["peak"] - ctx["last_peak"]) % cap) * mult
+        of = ((registers["offpeak"] - ctx["last_offpeak"]) % cap) * mult
+        scale_ok = tou_known & valid & (advance > 0) & (pk + of <= advance)
+        safe = np.maximum(advance, 1)
+        peak_kwh = np.where(scale_ok, pk * np.where(is_est, 0, billed_actual) // safe, MISSING)
+        off_kwh = np.where(scale_ok, of * np.where(is_est, 0, billed_actual) // safe, MISSING)
+
+    ev = Evaluated(
+        status=np.where(valid, "valid", "exception"),
+        reason=reason.tolist(),
+        kwh=kwh.astype(np.int64),
+        actual_kwh=np.where(actual, advance, MISSING).astype(np.int64),
+        peak_kwh=peak_kwh,
+        offpeak_kwh=off_kwh,
+        estimated=is_est,
+        prev_read_on=last_on,
+        prev_actual_on=prev_actual,
+        valid=valid,
+        visit=visit,
+        actual=actual,
+    )
+    # the new reading state
+    new_actual = valid & actual
+    new_est = valid & is_est
+    shift = new_actual
+    st: dict[str, I64] = {
+        "meter_id": np.where(
+            new_actual, ctx["meter_id"], np.where(ctx["st_meter"] >= 0, ctx["st_meter"], ctx["meter_id"])
+        ),
+        "last_value": np.where(new_actual, new_value, ctx["last_value"]),
+        "last_peak": np.where(new_actual & tou, registers["peak"], np.where(new_actual, -1, ctx["last_peak"])),
+        "last_offpeak": np.where(new_actual & tou, registers["offpeak"], np.where(new_actual, -1, ctx["last_offpeak"])),
+        "last_actual_on": np.where(new_actual, read_on, ctx["last_actual_on"]),
+        "last_on": np.where(valid, read_on, ctx["last_on"]),
+        "estimated_kwh": np.where(
+            new_actual, np.maximum(carried - advance, 0), np.where(new_est, carried + est_now, carried)
+        ),
+        "door_closed_run": np.where(
+            valid & (codes == "door_closed"), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"])
+        ),
+        "h1_kwh": np.where(shift, advance, ctx["h1_kwh"]),
+        "h1_days": np.where(shift, read_on - prev_actual, ctx["h1_days"]),
+        "h1_on": np.where(shift, read_on, ctx["h1_on"]),
+    }
+    for j, src in ((2, 1), (3, 2)):
+        for part in ("kwh", "days", "on"):
+            st[f"h{j}_{part}"] = np.where(shift, ctx[f"h{src}_{part}"], ctx[f"h{j}_{part}"])
+    ev.new_state = st
+    return ev
+
+
+STATE_COLUMNS: Final = (
+    "subscription_id",
+    "meter_id",
+    "last_value",
+    "last_peak",
+    "last_offpeak",
+    "last_actual_on",
+    "last_on",
+    "estimated_kwh",
+    "door_closed_run",
+    "h1_kwh",
+    "h1_days",
+    "h1_on",
+    "h2_kwh",
+    "h2_days",
+    "h2_on",
+    "h3_kwh",
+    "h3_days",
+    "h3_on",
+)
+_DATE_STATE = frozenset({"last_actual_on", "last_on", "h1_on", "h2_on", "h3_on"})
+_NULL_BELOW_ZERO = frozenset({"meter_id", "last_value", "last_peak", "last_offpeak", "h1_kwh", "h2_kwh", "h3_kwh"})
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+
+def iso_days(days: I64) -> list[str | None]:
+    """Epoch days as ISO dates (None for negatives), formatting each distinct day once."""
+    if days.shape[0] == 0:
+        return []
+    unique, inverse = np.unique(days, return_inverse=True)
+    text_of = np.array([None if d < 0 else str(np.datetime64(int(d), "D")) for d in unique.tolist()], dtype=object)
+    return text_of[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]
+
+
+def nullable(values: I64, *, below: int = 0) -> list[int | None]:
+    out = values.astype(object)
+    out[values < below] = None
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+def bulk_write(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert inside the session's transaction: executemany on SQLite, COPY on PostgreSQL."""
+    if not rows:
+        return
+    conn = raw_connection(session)
+    names = ", ".join(columns)
+    if session.get_bind().dialect.name == "sqlite":
+        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})", rows)
+        return
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def write_state(session: Session, sub_ids: I64, state: dict[str, I64], rows: I64) -> None:
+    """Upsert the reading state of ``rows`` (indexes into the state columns)."""
+    if rows.shape[0] == 0:
+        return
+    cols: list[list[Any]] = [sub_ids[rows].tolist()]
+    for name in STATE_COLUMNS[1:]:
+        values = state[name][rows]
+        if name in _DATE_STATE:
+            cols.append(iso_days(values))
+        elif name in _NULL_BELOW_ZERO:
+            cols.append(nullable(values))
+        else:
+            cols.append(values.tolist())
+    data = list(zip(*cols, strict=True))
+    names = ", ".join(STATE_COLUMNS)
+    update = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
+    if session.get_bind().dialect.name == "sqlite":
+        raw_connection(session).executemany(
+            f"INSERT INTO reading_state ({names}) VALUES ({', '.join('?' for _ in STATE_COLUMNS)}) "
+            f"ON CONFLICT (subscription_id) DO UPDATE SET {update}",
+            data,
+        )
+        return
+    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_reading_state (LIKE reading_state) ON COMMIT DROP"))
+    session.execute(text("TRUNCATE tmp_reading_state"))
+    bulk_write(session, "tmp_reading_state", STATE_COLUMNS, data)
+    session.execute(
+        text(
+            f"INSERT INTO reading_state ({names}) SELECT {names} FROM tmp_reading_state "
+            f"ON CONFLICT (subscription_id) DO UPDATE SET {update}"
+        )
+    )
+
+
+READ_COLUMNS: Final = (
+    "subscription_id",
+    "meter_id",
+    "read_on",
+    "code",
+    "source",
+    "active",
+    "peak",
+    "offpeak",
+    "maximeter_kw",
+    "reactive",
+    "prev_read_on",
+    "kwh",
+    "peak_kwh",
+    "offpeak_kwh",
+    "estimated",
+    "status",
+    "reason",
+    "actual_kwh",
+    "prev_actual_on",
+    "reader_id",
+    "read_at",
+    "lat_e6",
+    "lon_e6",
+    "photo_id",
+    "batch_id",
+)
+
+
+def _timestamps(values: NDArray[np.datetime64], sqlite: bool) -> list[str | None]:
+    if values.shape[0] == 0:
+        return []
+    text_values = np.datetime_as_string(values.astype("datetime64[s]"), unit="s")
+    suffix = ".000000" if sqlite else "+00"
+    out = np.char.add(np.char.replace(text_values, "T", " "), suffix).astype(object)
+    out[np.isnat(values)] = None
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------ import
+
+
+@dataclass
+class RowOutcome:
+    line: int
+    subscription: str
+    status: str  # valid | exception | duplicate
+    reason: str
+    kwh: int | None
+    estimated: bool
+
+
+@dataclass
+class ImportResult:
+    batch: ReadBatch
+    errors: list[RowError]
+    already: bool = False
+    outcomes: list[RowOutcome] = field(default_factory=list)
+    candidates: int = 0
+
+
+def _lock(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(8472002)"))
+
+
+def in_scope(principal: Principal, ctx: Context, source: str) -> Bools:
+    """Rows the sender may record: office staff within their district; a contractor's users on their
+    contractor's routes; a reader on the routes assigned to them. A self-read is the customer's own."""
+    n = int(ctx.found.shape[0])
+    if source == "self":
+        return np.ones(n, dtype=np.bool_)
+    if principal.can(P.READING_MANAGE):
+        if principal.district_id is None:
+            return np.ones(n, dtype=np.bool_)
+        scoped: Bools = ctx["district_id"] == principal.district_id
+        return scoped
+    if not principal.can(P.READING_ENTER):
+        raise PermissionDenied("شما اجازهٔ ثبت قرائت ندارید", detail="missing permission reading.enter")
+    mine: Bools = ctx["route_reader"] == principal.user_id
+    if principal.contractor_id is not None and "reader" not in principal.roles:
+        mine = mine | (ctx["route_contractor"] == principal.contractor_id)
+    return mine
+
+
+def _existing(session: Session, sub_ids: I64, read_on: I64) -> tuple[I64, list[str], list[str], I64]:
+    """Stored reads of these days (key = subscription × 100 000 + day): key, source, code, active."""
+    if sub_ids.shape[0] == 0:
+        return np.zeros(0, np.int64), [], [], np.zeros(0, np.int64)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    lo = str(np.datetime64(int(read_on.min()), "D"))
+    hi = str(np.datetime64(int(read_on.max()), "D"))
+    where = f"read_on >= '{lo}' AND read_on <= '{hi}'"
+    if sub_ids.shape[0] <= 500:
+        where += f" AND subscription_id IN ({', '.join(str(int(s)) for s in sub_ids.tolist())})"
+    cols = fetch_columns(
+        session,
+        f"SELECT subscription_id, {_epoch('read_on', sqlite)}, source, code, COALESCE(active, -1) "
+        f"FROM meter_read WHERE {where}",
+    )
+    if not cols[0]:
+        return np.zeros(0, np.int64), [], [], np.zeros(0, np.int64)
+    key = np.array(cols[0], dtype=np.int64) * 100_000 + np.array(cols[1], dtype=np.int64)
+    return key, list(cols[2]), list(cols[3]), np.array(cols[4], dtype=np.int64)
+
+
+def import_reads(
+    session: Session,
+    *,
+    principal: Principal,
+    clock: Clock,
+    incoming: Incoming,
+    source: str,
+    filename: str | None = None,
+    digest: str | None = None,
+    config: ReadingConfig | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Validate, estimate and store reads; refused rows are reported, never half-written (module doc)."""
+    if source not in READ_SOURCES:
+        raise ValueError(f"unknown read source {source}")
+    cfg = config or reading_config()
+    step = progress or (lambda _stage, _done, _total: None)
+    _lock(session)
+    batch = ReadBatch(
+        source=source,
+        filename=filename,
+        created_by=principal.user_id or None,
+        created_at=clock.now(),
+        rows_total=len(incoming) + len(incoming.errors),
+    )
+    session.add(batch)
+    session.flush()  # the first write: on SQLite it takes the write lock before anything is read
+    if digest is not None:
+        earlier = session.scalar(select(ReadBatch).where(ReadBatch.sha256 == digest))
+        if earlier is not None:
+            session.delete(batch)
+            session.flush()
+            return ImportResult(batch=earlier, errors=[], already=True)
+        batch.sha256 = digest
+    errors = list(incoming.errors)
+    step("lookup", 0, 4)
+    ctx = load_context(session, incoming.subscription)
+    n = len(incoming)
+    lines = incoming.line
+    refused = np.zeros(n, dtype=np.bool_)
+
+    def refuse(mask: Bools, fld: str, message: str | Callable[[int], str]) -> None:
+        for i in np.flatnonzero(mask & ~refused).tolist():
+            msg = message(i) if callable(message) else message
+            errors.append(RowError(int(lines[i]), fld, msg, incoming.subscription[i]))
+        refused[:] |= mask
+
+    refuse(~ctx.found, "subscription", "اشتراکی با این شماره نیست")
+    refuse(~in_scope(principal, ctx, source), "subscription", "این اشتراک در حوزهٔ شما نیست")
+    refuse(ctx["meter_id"] < 0, "subscription", "برای این اشتراک کنتور نصب‌شده‌ای ثبت نیست")
+    codes = incoming.code
+    code_arr = np.array(codes, dtype="<U12") if n else np.zeros(0, dtype="<U12")
+    if source != "self":
+        refuse(code_arr == "self", "code", "کد خوداظهاری فقط از صفحهٔ خوداظهاری مشترک پذیرفته می‌شود")
+    cap = 10 ** np.clip(ctx["digits"], 1, 18)
+    for reg in ("active", "peak", "offpeak"):
+        refuse(
+            (incoming.registers[reg] >= cap) & (ctx["digits"] > 0),
+            reg,
+            lambda i: f"رقم بیش از {int(ctx['digits'][i])} رقمِ کنتور است",
+        )
+    needs_tou = np.isin(code_arr, ["read", "self"]) & (ctx["tou"] == 1)
+    refuse(
+        needs_tou & ((incoming.registers["peak"] < 0) | (incoming.registers["offpeak"] < 0)),
+        "peak",
+        "کنتور چندتعرفه است: رقم اوج‌بار و کم‌بار هم لازم است",
+    )
+    # one read per subscription per arrival
+    sub_ids = ctx["sub_id"]
+    order = np.lexsort((lines, sub_ids))
+    repeat = np.zeros(n, dtype=np.bool_)
+    if n > 1:
+        same = sub_ids[order][1:] == sub_ids[order][:-1]
+        repeat[order[1:][same]] = True
+    refuse(repeat & ctx.found, "subscription", "برای این اشتراک بیش از یک قرائت در این ارسال آمده است")
+
+    # reads stored before: identical → duplicate; same subscription, day and source but different → refused
+    read_on = incoming.read_on.astype(np.int64)
+    key = np.where(refused, -1, sub_ids * 100_000 + read_on)
+    ex_key, ex_source, ex_code, ex_active = _existing(session, sub_ids[~refused], read_on[~refused])
+    duplicate = np.zeros(n, dtype=np.bool_)
+    if ex_key.shape[0]:
+        stored: dict[int, list[tuple[str, str, int]]] = {}
+        hits = np.flatnonzero(np.isin(ex_key, key))
+        for j in hits.tolist():
+            stored.setdefault(int(ex_key[j]), []).append((ex_source[j], ex_code[j], int(ex_active[j])))
+        for i in np.flatnonzero(np.isin(key, ex_key)).tolist():
+            mine = (codes[i], int(incoming.registers["active"][i]))
+            same_day = stored.get(int(key[i]), [])
+            if any((c, a) == mine for _s, c, a in same_day):
+                duplicate[i] = True
+            elif any(s == source for s, _c, _a in same_day):
+                errors.append(
+                    RowError(
+                        int(lines[i]),
+                        "read_at",
+                        "برای این اشتراک در این روز قرائت دیگری از همین منبع ثبت شده است",
+                        incoming.subscription[i],
+                    )
+                )
+                refused[i] = True
+    keep = ~refused & ~duplicate
+    idx = np.flatnonzero(keep)
+    step("validate", 1, 4)
+    kctx = Context(cols={k: v[idx] for k, v in ctx.cols.items()}, found=ctx.found[idx])
+    kcodes = [codes[i] for i in idx.tolist()]
+    ev = evaluate(
+        session,
+        kctx,
+        code=kcodes,
+        registers={k: v[idx] for k, v in incoming.registers.items()},
+        read_on=read_on[idx],
+        today=clock.today(),
+        config=cfg,
+    )
+    step("store", 2, 4)
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    if principal.user_id and not principal.can(P.READING_MANAGE):
+        reader = np.full(idx.shape[0], principal.user_id, dtype=np.int64)
+    elif source == "self":
+        reader = np.full(idx.shape[0], -1, dtype=np.int64)
+    else:
+        reader = kctx["route_reader"]
+    regs = {k: v[idx] for k, v in incoming.registers.items()}
+    columns: list[list[Any]] = [
+        kctx["sub_id"].tolist(),
+        kctx["meter_id"].tolist(),
+        iso_days(read_on[idx]),
+        kcodes,
+        [source] * idx.shape[0],
+        nullable(regs["active"]),
+        nullable(regs["peak"]),
+        nullable(regs["offpeak"]),
+        nullable(regs["maximeter_kw"]),
+        nullable(regs["reactive"]),
+        iso_days(ev.prev_read_on),
+        nullable(ev.kwh),
+        nullable(ev.peak_kwh),
+        nullable(ev.offpeak_kwh),
+        (ev.estimated.astype(np.int64) if sqlite else ev.estimated).tolist(),
+        ev.status.tolist(),
+        ev.reason,
+        _actual(ev),
+        iso_days(ev.prev_actual_on),
+        nullable(reader, below=1),
+        _timestamps(incoming.read_at[idx], sqlite),
+        _coord(incoming.lat_e6[idx]),
+        _coord(incoming.lon_e6[idx]),
+        nullable(incoming.photo_id[idx], below=1),
+        [batch.id] * idx.shape[0],
+    ]
+    bulk_write(session, "meter_read", READ_COLUMNS, list(zip(*columns, strict=True)))
+    step("state", 3, 4)
+    touched = np.flatnonzero(ev.valid | ev.visit)
+    write_state(session, kctx["sub_id"], ev.new_state, touched)
+    candidates = mark_door_closed(
+        session, clock, kctx["sub_id"][ev.valid & (ev.new_state["door_closed_run"] >= 3) & (kctx["door_run"] < 3)]
+    )
+    clear_door_closed(session, kctx["sub_id"][ev.valid & ~ev.estimated])
+    step("done", 4, 4)
+
+    batch.rows_stored = int(idx.shape[0])
+    batch.rows_duplicate = int(duplicate.sum())
+    batch.rows_refused = len(errors)
+    batch.rows_exception = int((~ev.valid).sum())
+    batch.rows_estimated = int((ev.valid & ev.estimated).sum())
+    batch.errors_csv = errors_csv(errors) if errors else None
+    session.flush()
+    result = ImportResult(batch=batch, errors=errors, candidates=candidates)
+    if n <= 1000:
+        pos = {int(i): k for k, i in enumerate(idx.tolist())}
+        for i in range(n):
+            if refused[i]:
+                continue
+            if duplicate[i]:
+                result.outcomes.append(
+                    RowOutcome(int(lines[i]), incoming.subscription[i], "duplicate", "", None, False)
+                )
+                continue
+            k = pos[i]
+            result.outcomes.append(
+                RowOutcome(
+                    int(lines[i]),
+                    incoming.subscription[i],
+                    str(ev.status[k]),
+                    ev.reason[k],
+                    int(ev.kwh[k]) if ev.kwh[k] >= 0 else None,
+                    bool(ev.estimated[k]),
+                )
+            )
+    return result
+
+
+def _actual(ev: Evaluated) -> list[int | None]:
+    out = ev.actual_kwh.astype(object)
+    out[~ev.actual] = None
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+def _coord(values: I64) -> list[int | None]:
+    out = values.astype(object)
+    out[values == MISSING] = None
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------------------------ door closed
+
+
+def notice_text(number: str) -> str:
+    return (
+        f"مشترک گرامی، کنتور اشتراک {number} در سه نوبت پیاپی به سبب بسته بودن در قرائت نشد. "
+        "لطفاً رقم کنتور را از راه خوداظهاری ثبت کنید یا برای قرائت با امور برق هماهنگ کنید؛ "
+        "در غیر این صورت انشعاب در فهرست قطع قرار می‌گیرد."
+    )
+
+
+def mark_door_closed(session: Session, clock: Clock, sub_ids: I64) -> int:
+    """Subscriptions that just reached three door-closed visits: disconnection candidates with a notice."""
+    if sub_ids.shape[0] == 0:
+        return 0
+    today = clock.today().isoformat()
+    now = clock.now()
+    ids = sorted(int(s) for s in sub_ids.tolist())
+    for k in range(0, len(ids), 500):
+        part = ", ".join(str(i) for i in ids[k : k + 500])
+        session.execute(
+            text(
+                "UPDATE subscription SET disconnect_candidate_on = :d, disconnect_candidate_reason = :r "
+                f"WHERE id IN ({part})"
+            ),
+            {"d": today, "r": NOTICE_KIND},
+        )
+        numbers = session.execute(text(f"SELECT id, subscription_number FROM subscription WHERE id IN ({part})")).all()
+        session.execute(
+            text(
+                "INSERT INTO notice (subscription_id, kind, text, status, created_at) "
+                "VALUES (:s, :k, :t, 'queued', :at)"
+            ),
+            [{"s": sid, "k": NOTICE_KIND, "t": notice_text(num), "at": now} for sid, num in numbers],
+        )
+    return len(ids)
+
+
+def clear_door_closed(session: Session, sub_ids: I64) -> None:
+    """An actual read (or an estimate for another reason) ends the door-closed candidacy."""
+    if sub_ids.shape[0] == 0:
+        return
+    session.execute(
+        text(
+            "UPDATE subscription SET disconnect_candidate_on = NULL, disconnect_candidate_reason = NULL "
+            "WHERE disconnect_candidate_reason = :r AND EXISTS (SELECT 1 FROM reading_state st "
+            "WHERE st.subscription_id = subscription.id AND st.door_closed_run = 0)"
+        ),
+        {"r": NOTICE_KIND},
+    )
