@@ -18,6 +18,7 @@ from barq.api.errors import problem_response, validation_problem
 from barq.api.quote import router as quote_api_router
 from barq.api.reading_orders import router as reading_orders_api_router
 from barq.api.reads import router as reads_api_router
+from barq.api.self_read import router as self_read_api_router
 from barq.api.routes import router as api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
@@ -33,9 +34,11 @@ from barq.web.routes import (
     meters,
     premises,
     public,
+    reader,
     reading_routes,
     reads,
     scorecards,
+    selfread,
     subscriptions,
     tariffs,
     workorders,
@@ -73,6 +76,7 @@ def create_app(
     app.include_router(quote_api_router)
     app.include_router(reading_orders_api_router)
     app.include_router(reads_api_router)
+    app.include_router(self_read_api_router)
     for module in (
         login,
         home,
@@ -88,6 +92,8 @@ def create_app(
         reading_routes,
         reads,
         scorecards,
+        reader,
+        selfread,
     ):
         app.include_router(module.router)
 
