@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -20,11 +20,15 @@ class PageOf(Generic[T]):
     total: int
 
 
-def paginate(session: Session, stmt: Select[Any], *, page: int, size: int) -> PageOf[Any]:
+def paginate(
+    session: Session, stmt: Select[Unpack[tuple[Any, ...]]], *, page: int, size: int, rows: bool = False
+) -> PageOf[Any]:
+    """One page of ``stmt``: its first entity per row, or whole rows (tuples) with ``rows``."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
     pages = max(1, -(-total // size))
     page = min(max(1, page), pages)
-    items = list(session.scalars(stmt.limit(size).offset((page - 1) * size)))
+    paged = stmt.limit(size).offset((page - 1) * size)
+    items = [tuple(r) for r in session.execute(paged)] if rows else list(session.scalars(paged))
     return PageOf(items=items, page=page, pages=pages, total=total)
 
 
