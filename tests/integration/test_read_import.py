@@ -280,3 +280,53 @@ def test_meter_replaced_since_the_last_read(rd: Reading) -> None:
     assert (read.status, read.kwh) == ("valid", 200)  # (12 100 − 12 000) on the old meter + (105 − 5) on the new
     state = _state(rd, sid)
     assert state.last_value == 105 and state.meter_id == read.meter_id
+
+
+def test_rebuilt_state_equals_the_state_kept_by_the_pipeline(rd: Reading) -> None:
+    from barq.reading.state import rebuild_state
+
+    with rd.world.session() as s:
+        s.query(ReadingState).delete()
+        s.commit()
+    _, n0 = _sub(rd, 0)
+    _, n2 = _sub(rd, 2)
+    _, n4 = _sub(rd, 4)
+    steps = [
+        (
+            "2026-04-20",
+            f"{n0},2026-04-20T09:00,read,1300\n{n2},2026-04-20T09:00,read,1250\n{n4},2026-04-20T09:00,door_closed,\n",
+        ),
+        (
+            "2026-05-20",
+            f"{n0},2026-05-20T09:00,door_closed,\n{n2},2026-05-20T09:00,read,1500\n{n4},2026-05-20T09:00,door_closed,\n",
+        ),
+        (
+            "2026-06-20",
+            f"{n0},2026-06-20T09:00,read,1800\n{n2},2026-06-20T09:00,broken,\n{n4},2026-06-20T09:00,door_closed,\n",
+        ),
+        (
+            "2026-07-20",
+            f"{n0},2026-07-20T09:00,read,2150\n{n2},2026-07-20T09:00,read,1700\n{n4},2026-07-20T09:00,read,2400\n",
+        ),
+        (
+            "2026-08-20",
+            f"{n0},2026-08-20T09:00,door_closed,\n{n2},2026-08-20T09:00,read,2000\n{n4},2026-08-20T09:00,read,2700\n",
+        ),
+    ]
+    for day, body in steps:
+        ck = FixedClock(
+            moment=datetime.combine(date.fromisoformat(day) + timedelta(days=3), datetime.min.time(), tzinfo=UTC)
+        )
+        result = _send(rd, body, clock=ck, name=f"{day}.csv")
+        assert result.errors == []
+    columns = [c.key for c in ReadingState.__table__.columns]
+    with rd.world.session() as s:
+        kept = {st.subscription_id: [getattr(st, c) for c in columns] for st in s.scalars(select(ReadingState))}
+        assert rebuild_state(s) == 3
+        s.commit()
+    with rd.world.session() as s:
+        rebuilt = {st.subscription_id: [getattr(st, c) for c in columns] for st in s.scalars(select(ReadingState))}
+    for sid in kept:
+        assert dict(zip(columns, rebuilt[sid], strict=True)) == dict(zip(columns, kept[sid], strict=True))
+    sid4 = rd.world.subscription_ids[4]
+    assert kept[sid4][columns.index("door_closed_run")] == 0

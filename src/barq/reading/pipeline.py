@@ -78,9 +78,9 @@ SELECT s.subscription_number, s.id, s.district_id, COALESCE(s.route_id, -1), COA
   COALESCE(st.last_value, -1), COALESCE(st.last_peak, -1), COALESCE(st.last_offpeak, -1),
   COALESCE({last_actual_on}, -1), COALESCE({last_on}, -1), COALESCE(st.estimated_kwh, 0),
   COALESCE(st.door_closed_run, 0),
-  COALESCE(st.h1_kwh, -1), COALESCE(st.h1_days, 0), COALESCE({h1_on}, -1),
-  COALESCE(st.h2_kwh, -1), COALESCE(st.h2_days, 0), COALESCE({h2_on}, -1),
-  COALESCE(st.h3_kwh, -1), COALESCE(st.h3_days, 0), COALESCE({h3_on}, -1)
+  COALESCE(st.h1_kwh, -1), COALESCE(st.h1_days, -1), COALESCE({h1_on}, -1),
+  COALESCE(st.h2_kwh, -1), COALESCE(st.h2_days, -1), COALESCE({h2_on}, -1),
+  COALESCE(st.h3_kwh, -1), COALESCE(st.h3_days, -1), COALESCE({h3_on}, -1)
 FROM subscription s
 LEFT JOIN route r ON r.id = s.route_id
 LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL
@@ -467,7 +467,9 @@ STATE_COLUMNS: Final = (
     "h3_on",
 )
 _DATE_STATE = frozenset({"last_actual_on", "last_on", "h1_on", "h2_on", "h3_on"})
-_NULL_BELOW_ZERO = frozenset({"meter_id", "last_value", "last_peak", "last_offpeak", "h1_kwh", "h2_kwh", "h3_kwh"})
+_NULL_BELOW_ZERO = frozenset(
+    {"meter_id", "last_value", "last_peak", "last_offpeak", "h1_kwh", "h2_kwh", "h3_kwh", "h1_days", "h2_days", "h3_days"}
+)
 
 
 # ------------------------------------------------------------------------------------------ writing
