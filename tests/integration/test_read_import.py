@@ -330,3 +330,29 @@ def test_rebuilt_state_equals_the_state_kept_by_the_pipeline(rd: Reading) -> Non
         assert dict(zip(columns, rebuilt[sid], strict=True)) == dict(zip(columns, kept[sid], strict=True))
     sid4 = rd.world.subscription_ids[4]
     assert kept[sid4][columns.index("door_closed_run")] == 0
+
+
+def test_bill_run_bills_an_estimate_and_its_settling_read_together(rd: Reading) -> None:
+    from barq.billing.models import Bill
+    from barq.billing.service import rate_bill_run, start_bill_run
+    from barq.db import make_sessionmaker
+    from barq.rating.book import load_default_library
+
+    sid, number = _sub(rd, 0)
+    _send(rd, f"{number},2026-11-22T09:00,door_closed,\n")  # 31 days × 10 kWh = 310 estimated
+    _send(rd, f"{number},2026-11-27T09:00,read,12650\n", name="second.csv")  # 650 since the last actual − 310
+    assert [r.kwh for r in _reads(rd, sid)] == [310, 340]
+    with rd.world.session() as s:
+        run_id = start_bill_run(s, principal=SYSTEM, clock=rd.world.clock, cycle=140509).id
+        s.commit()
+    rate_bill_run(
+        make_sessionmaker(rd.world.engine), run_id=run_id, library=load_default_library(), clock=rd.world.clock
+    )
+    with rd.world.session() as s:
+        bill = s.scalars(select(Bill).where(Bill.subscription_id == sid)).one()
+        assert (bill.kwh, bill.prev_read_on, bill.cur_read_on, bill.estimated) == (
+            650,
+            date(2026, 10, 22),
+            date(2026, 11, 27),
+            False,
+        )

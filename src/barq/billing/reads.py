@@ -1,8 +1,9 @@
 """The one interface through which a bill run takes validated reads and estimates.
 
 ``ReadSource.consumption`` returns, for one reading window, the consumption of every subscription
-that has a validated read (or estimate) in it, as columns. Today the reads come from the
-``meter_read`` table (filled by the demo generator, and by meter reading once it lands).
+that has a validated read (or estimate) in it, as columns. The reads come from the ``meter_read``
+table, filled by the read pipeline (``barq.reading.pipeline``): ``kwh`` there is what a read bills, an
+actual read having already deducted what earlier estimates billed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,10 @@ def epoch_days(column: str, sqlite: bool) -> str:
 
 
 class TableReadSource:
-    """Validated reads of the ``meter_read`` table; the last one in the window wins."""
+    """Validated reads and estimates of the ``meter_read`` table. A subscription with several in the window
+    (an estimate, then an actual read that settles it) is billed for all of them: their kWh add up, the
+    period runs from the first one's start to the last one's date, and it is an estimate only if the last
+    one is. Time-of-use parts add up when every read has them."""
 
     def consumption(self, session: Session, *, start: date, end: date) -> ReadColumns:
         sqlite = session.get_bind().dialect.name == "sqlite"
@@ -69,14 +73,26 @@ class TableReadSource:
         sub = ints[0]
         last = np.ones(len(sub), dtype=bool)
         last[:-1] = sub[1:] != sub[:-1]
+        first = np.ones(len(sub), dtype=bool)
+        first[1:] = sub[1:] != sub[:-1]
+        starts = np.flatnonzero(first)
+
+        def total(values: I64) -> I64:
+            """Sum per subscription; -1 (no register) when any of its reads lacks the part."""
+            if len(values) == 0:
+                return values
+            sums = np.add.reduceat(values, starts)
+            missing = np.add.reduceat((values < 0).astype(np.int64), starts) > 0
+            return np.where(missing, -1, sums).astype(np.int64)
+
         return ReadColumns(
             subscription_id=sub[last],
-            prev_date=ints[1][last].astype("datetime64[D]"),
+            prev_date=ints[1][first].astype("datetime64[D]"),
             cur_date=ints[2][last].astype("datetime64[D]"),
-            kwh=ints[3][last],
-            peak_kwh=ints[4][last],
-            offpeak_kwh=ints[5][last],
-            maximeter_kw=ints[6][last],
-            reactive=ints[7][last],
+            kwh=np.add.reduceat(ints[3], starts).astype(np.int64) if len(sub) else ints[3],
+            peak_kwh=total(ints[4]),
+            offpeak_kwh=total(ints[5]),
+            maximeter_kw=np.maximum.reduceat(ints[6], starts).astype(np.int64) if len(sub) else ints[6],
+            reactive=total(ints[7]),
             estimated=ints[8][last] == 1,
         )

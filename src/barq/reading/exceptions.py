@@ -7,6 +7,9 @@
 - **reread**: a re-read work order (قرائت مجدد) is created for the subscription; the read is set aside.
 - **estimate**: the read is set aside and an estimate (علی‌الحساب) for the same day takes its place.
 
+Accept and estimate are refused once the read's cycle is billed for that subscription (its kWh would fall
+outside every bill run); a re-read then settles everything since the last actual read.
+
 Every decision is audited and recorded on the read (``resolution``, ``resolved_by``, ``resolved_at``).
 """
 
@@ -24,6 +27,8 @@ from sqlalchemy.orm import Session
 from barq import audit
 from barq.auth import permissions as P
 from barq.auth.service import Principal
+from barq.billing.models import Bill
+from barq.billing.service import cycle_of
 from barq.clock import Clock
 from barq.connections.models import Subscription
 from barq.errors import ValidationError
@@ -119,6 +124,16 @@ def _from_day(day: int) -> date:
     return date.fromordinal(day + _EPOCH)
 
 
+def _billed_cycles(session: Session, sub_ids: list[int]) -> dict[int, int]:
+    """The latest cycle each subscription has a bill for (held and cancelled bills do not count)."""
+    rows = session.execute(
+        select(Bill.subscription_id, func.max(Bill.cycle))
+        .where(Bill.subscription_id.in_(sub_ids), Bill.state == "rated")
+        .group_by(Bill.subscription_id)
+    ).all()
+    return {int(s): int(c) for s, c in rows}
+
+
 def resolve(
     session: Session,
     *,
@@ -163,9 +178,12 @@ def resolve(
         ).all()
     )
     ctx = load_context(session, [numbers[r.subscription_id] for r in reads])
+    billed = _billed_cycles(session, [r.subscription_id for r in reads])
     ok: list[int] = []
     for i, r in enumerate(reads):
         why = _refusal(action, r.reason or "", ctx, i, r)
+        if why is None and action != "reread" and billed.get(r.subscription_id, 0) >= cycle_of(r.read_on):
+            why = "دورهٔ این قرائت برای این اشتراک صورتحساب شده است؛ قرائت مجدد کنید تا با قرائت بعدی تسویه شود"
         if why is not None:
             refused[r.id] = why
         else:
