@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from barq import ids
+from barq.auth.models import User
 from barq.connections.models import Subscription
 from barq.contractors.models import Contractor
 from barq.customers.models import Customer, Premises
@@ -84,7 +85,17 @@ def test_summary_counts(demo: tuple[Engine, DemoSummary]) -> None:
     assert counts["meter_installation"] >= ACCOUNTS
     assert counts["meter"] > counts["meter_installation"]  # spare meters in the store
     assert counts["work_order"] >= 150
-    assert counts["user_account"] == len(summary.logins) == 9
+    assert len(summary.logins) == 9
+    with Session(engine) as s:
+        # every route has a reader (a user with the reader role), reading at most four routes each
+        readers = s.execute(select(Route.reader_id, func.count()).group_by(Route.reader_id)).all()
+        assert all(r is not None and 1 <= n <= 4 for r, n in readers)
+        made = s.scalar(
+            select(func.count()).select_from(User).where(User.username.like("reader%"), User.username != "reader1")
+        )
+        assert counts["user_account"] == 9 + made
+        assert made <= len(readers)  # every reader made for the routes reads at least one
+        assert s.scalar(select(func.count()).where(Route.window_end - Route.window_start != 9)) == 0
     assert summary.elapsed_seconds > 0
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Route)) == counts["route"]

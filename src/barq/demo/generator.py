@@ -25,8 +25,9 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.orm import Session
 
+from barq.auth.models import User, UserRole
 from barq.auth.permissions import DEFAULT_ROLES
-from barq.auth.service import create_user, ensure_roles
+from barq.auth.service import create_user, ensure_roles, hash_password
 from barq.calendar import WorkingCalendar, default_calendar, from_jalali, month_length, to_jalali
 from barq.clock import Clock, FixedClock
 from barq.ids import build_bill_id, legal_id_check_digit, make_mobile, national_code_check_digit
@@ -1052,6 +1053,58 @@ def _logins(builder: _Builder) -> list[tuple[DemoLogin, int | None, int | None]]
     return result
 
 
+ROUTES_PER_READER = 4
+
+
+def _readers(engine: Engine, builder: _Builder, clock: Clock) -> None:
+    """Meter readers for every route: a contractor's routes go to that contractor's readers, the rest to
+    company readers; ``reader1`` takes the first routes of contractor1. Each route gets a ten-day reading
+    window (from the 1st, 8th or 15th of the month), and every subscription its route history."""
+    rng = random.Random(len(builder.routes))
+    password = hash_password(DEMO_PASSWORD)
+    now = clock.now()
+    with Session(engine) as session, session.begin():
+        reader1 = session.execute(text("SELECT id, contractor_id FROM user_account WHERE username = 'reader1'")).one()
+        groups: dict[tuple[int, int | None], list[int]] = {}
+        for rid, district_id, contractor_id in session.execute(
+            text("SELECT id, district_id, contractor_id FROM route ORDER BY id")
+        ):
+            groups.setdefault((district_id, contractor_id), []).append(rid)
+        number = 1
+        for (district_id, contractor_id), routes in groups.items():
+            readers: list[int] = []
+            if contractor_id == reader1.contractor_id:
+                readers.append(reader1.id)
+            while len(readers) * ROUTES_PER_READER < len(routes):
+                number += 1
+                user = User(
+                    username=f"reader{number}",
+                    full_name=f"{rng.choice(builder.names.male)} {rng.choice(builder.names.last)}",
+                    password_hash=password,
+                    district_id=None if contractor_id else district_id,
+                    contractor_id=contractor_id,
+                    created_at=now,
+                )
+                session.add(user)
+                session.flush()
+                session.add(UserRole(user_id=user.id, role_code="reader"))
+                readers.append(user.id)
+            for k, rid in enumerate(routes):
+                start = 1 + (rid % 3) * 7
+                session.execute(
+                    text("UPDATE route SET reader_id = :u, window_start = :a, window_end = :b WHERE id = :r"),
+                    {"u": readers[k // ROUTES_PER_READER], "a": start, "b": start + 9, "r": rid},
+                )
+        session.execute(
+            text(
+                "INSERT INTO route_membership (subscription_id, route_id, sequence, from_on) "
+                "SELECT id, route_id, COALESCE(route_sequence, 1), COALESCE(connected_on, :d) FROM subscription "
+                "WHERE route_id IS NOT NULL"
+            ),
+            {"d": clock.today().isoformat()},
+        )
+
+
 # ----------------------------------------------------------------------------------------- the verb
 
 
@@ -1121,6 +1174,7 @@ def build_demo(
                 actor="demo",
             )
 
+    _readers(engine, builder, clock)
     with engine.connect() as conn:
         counts = {t: int(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()) for t in _COUNTED_TABLES}
     return DemoSummary(

@@ -25,8 +25,11 @@ from barq.billing.service import (
 from barq.clock import Clock, FixedClock
 from barq.db import make_sessionmaker, raw_connection
 from barq.rating.book import load_default_library
+from barq.reading.pipeline import mark_door_closed
+from barq.reading.state import rebuild_state
 
 DOOR_CLOSED_SHARE = 0.03
+CHRONIC_SHARE = 0.004
 # consumption shape by Jalali month (1 = Farvardin): higher in the warm months and mid-winter
 SEASON = np.array([0.0, 0.85, 0.9, 1.15, 1.45, 1.5, 1.3, 0.95, 0.9, 1.0, 1.15, 1.1, 0.95])
 MEAN_KWH = {1: 190.0, 2: 900.0, 3: 2500.0, 4: 6000.0, 5: 650.0}
@@ -37,7 +40,9 @@ def _load(engine: Engine) -> dict[str, np.ndarray]:
         cur = raw_connection(s).cursor()
         cur.execute(
             "SELECT s.id, s.tariff_group, s.households, COALESCE(r.cycle_days, 30), COALESCE(s.route_sequence, 1), "
-            "COALESCE(m.kind, 'single'), COALESCE(m.id, 0) "
+            "COALESCE(m.kind, 'single'), COALESCE(m.id, 0), COALESCE(m.multiplier, 1), COALESCE(m.digits, 6), "
+            "COALESCE(mi.initial_read, 0), COALESCE(r.window_start, 5), COALESCE(r.reader_id, 0), "
+            "s.subscription_number "
             "FROM subscription s LEFT JOIN route r ON r.id = s.route_id "
             "LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL "
             "LEFT JOIN meter m ON m.id = mi.meter_id "
@@ -45,7 +50,7 @@ def _load(engine: Engine) -> dict[str, np.ndarray]:
         )
         rows = cur.fetchall()
         cur.close()
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 13
     ids = np.array(cols[0], dtype=np.int64)
     keep = np.ones(len(ids), dtype=bool)
     keep[1:] = ids[1:] != ids[:-1]
@@ -57,6 +62,12 @@ def _load(engine: Engine) -> dict[str, np.ndarray]:
         "sequence": np.array(cols[4], dtype=np.int64)[keep],
         "tou": np.array([k != "single" for k in cols[5]], dtype=bool)[keep],
         "meter": np.array(cols[6], dtype=np.int64)[keep],
+        "multiplier": np.array(cols[7], dtype=np.int64)[keep],
+        "digits": np.array(cols[8], dtype=np.int64)[keep],
+        "initial": np.array(cols[9], dtype=np.int64)[keep],
+        "window_start": np.array(cols[10], dtype=np.int64)[keep],
+        "reader": np.array(cols[11], dtype=np.int64)[keep],
+        "number": np.array(cols[12], dtype=object)[keep],
     }
 
 
@@ -82,6 +93,17 @@ def build_history(
     factory = make_sessionmaker(engine)
     library = load_default_library()
     last_read: np.ndarray = np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
+    last_actual = last_read.copy()
+    mult = np.maximum(subs["multiplier"], 1)
+    cap = 10 ** subs["digits"]
+    register = subs["initial"] % cap  # the meter's register as it turns
+    last_register = register.copy()  # at the last actual read
+    peak_reg = np.zeros(n, dtype=np.int64)  # time-of-use registers
+    off_reg = np.zeros(n, dtype=np.int64)
+    carry = np.zeros(n, dtype=np.int64)  # kWh estimates billed ahead of the register
+    daily_milli = np.zeros(n, dtype=np.int64)  # last actual period's kWh a day, for estimates
+    photo_id = _demo_photo(engine, clock)
+    chronic = rng.random(n) < CHRONIC_SHARE  # nobody home, month after month
     next_id = 1
     with factory() as s:
         cur = raw_connection(s).cursor()
@@ -93,18 +115,40 @@ def build_history(
         month = cycle % 100
         start, end = cycle_window(cycle)
         due = (subs["cycle_days"] != 60) | (month % 2 == 0)
-        day = np.minimum(5 + subs["sequence"] % 20, (end - start).days)
+        late = rng.random(n) < 0.06  # read after the route's window closed
+        day = np.minimum(subs["window_start"] - 1 + subs["sequence"] % 8 + np.where(late, 12, 0), (end - start).days)
         read_on = np.datetime64(start, "D") + day
         first = np.isnat(last_read)
         span = np.where(subs["cycle_days"] == 60, 60, 30)
         prev = np.where(first, read_on - span, last_read)
+        prev_actual = np.where(np.isnat(last_actual), prev, last_actual)
         days = (read_on - prev).astype(np.int64)
         kwh = np.round(base * SEASON[month] * days / 30.0 * rng.lognormal(0.0, 0.12, n)).astype(np.int64)
         odd = rng.random(n)  # a few reads a bill run should question: far above, far below, zero
         kwh = np.where(odd < 0.004, kwh * 5, np.where(odd < 0.008, kwh // 10, np.where(odd < 0.011, 0, kwh)))
-        door_closed = rng.random(n) < DOOR_CLOSED_SHARE
-        peak = np.where(subs["tou"], kwh * rng.integers(15, 25, n) // 100, -1)
-        off = np.where(subs["tou"], kwh * rng.integers(25, 40, n) // 100, -1)
+        kwh = kwh // mult * mult  # the register counts in steps of the multiplier
+        register = (register + kwh // mult) % cap
+        peak_reg = (peak_reg + kwh // mult * rng.integers(15, 25, n) // 100) % cap
+        off_reg = (off_reg + kwh // mult * rng.integers(25, 40, n) // 100) % cap
+        visit = rng.random(n)
+        code = np.where(
+            visit < np.where(chronic, 0.85, DOOR_CLOSED_SHARE),
+            "door_closed",
+            np.where(visit < DOOR_CLOSED_SHARE + 0.005, "broken", "read"),
+        )
+        code = np.where(first, "read", code)
+        estimated = code != "read"
+        estimate = (2 * daily_milli * days + 1000) // 2000
+        advance = np.where(estimated, 0, ((register - last_register) % cap) * mult)
+        billed = np.where(estimated, estimate, np.maximum(advance - carry, 0))
+        new_carry = np.where(estimated, carry + estimate, np.maximum(carry - advance, 0))
+        actual_days = (read_on - prev_actual).astype(np.int64)
+        peak = np.where(subs["tou"] & ~estimated, billed * rng.integers(15, 25, n) // 100, -1)
+        off = np.where(subs["tou"] & ~estimated, billed * rng.integers(25, 40, n) // 100, -1)
+        reason = np.where(
+            odd < 0.004, "above_high", np.where(odd < 0.008, "below_low", np.where(odd < 0.011, "zero_on_active", "ok"))
+        )
+        with_photo = rng.random(n) < 0.35
         sel = np.flatnonzero(due)
         rows = [
             (
@@ -112,22 +156,45 @@ def build_history(
                 int(subs["id"][i]),
                 int(subs["meter"][i]) or None,
                 str(read_on[i]),
-                "door_closed" if door_closed[i] else "read",
-                "estimate" if door_closed[i] else "demo",
+                str(code[i]),
+                "handheld",
+                None if estimated[i] else int(register[i]),
+                int(peak_reg[i]) if subs["tou"][i] and not estimated[i] else None,
+                int(off_reg[i]) if subs["tou"][i] and not estimated[i] else None,
                 str(prev[i]),
-                int(kwh[i]),
+                int(billed[i]),
                 None if peak[i] < 0 else int(peak[i]),
                 None if off[i] < 0 else int(off[i]),
-                bool(door_closed[i]),
+                bool(estimated[i]),
                 "valid",
+                "ok" if estimated[i] else str(reason[i]),
+                None if estimated[i] else int(advance[i]),
+                None if estimated[i] else str(prev_actual[i]),
+                int(subs["reader"][i]) or None,
+                f"{read_on[i]} {6 + int(subs['sequence'][i]) % 8:02d}:{int(subs['sequence'][i]) * 7 % 60:02d}:00",
+                photo_id if with_photo[i] and not estimated[i] else None,
+                None if reason[i] == "ok" or estimated[i] else "accept",
             )
             for k, i in enumerate(sel.tolist())
         ]
         next_id += len(rows)
-        _insert_reads(engine, rows)
         last_read[sel] = read_on[sel]
+        actual_sel = sel[~estimated[sel]]
+        daily_milli[actual_sel] = (2000 * advance[actual_sel] + actual_days[actual_sel]) // np.maximum(
+            2 * actual_days[actual_sel], 1
+        )
+        last_actual[actual_sel] = read_on[actual_sel]
+        last_register[actual_sel] = register[actual_sel]
+        carry[sel] = new_carry[sel]
         if cycle == cycles[-1]:
-            break  # the last month is read but not billed: its bill run is left for the office
+            # the last month arrives as a handheld file through the read pipeline: its exceptions stay open
+            with factory() as s, s.begin():
+                rebuild_state(s)
+                chronic_ids = s.scalars(text("SELECT subscription_id FROM reading_state WHERE door_closed_run >= 3"))
+                mark_door_closed(s, clock, np.array(list(chronic_ids), dtype=np.int64))
+            _pipeline_month(engine, clock, subs, sel, read_on, (register, peak_reg, off_reg), code, rng)
+            break
+        _insert_reads(engine, rows)
         # the office bills a month a few days after its last read
         office = FixedClock(moment=datetime.combine(end + timedelta(days=3), time(6, 0), tzinfo=UTC))
         with factory() as s, s.begin():
@@ -147,13 +214,76 @@ _READ_COLUMNS = (
     "read_on",
     "code",
     "source",
+    "active",
+    "peak",
+    "offpeak",
     "prev_read_on",
     "kwh",
     "peak_kwh",
     "offpeak_kwh",
     "estimated",
     "status",
+    "reason",
+    "actual_kwh",
+    "prev_actual_on",
+    "reader_id",
+    "read_at",
+    "photo_id",
+    "resolution",
 )
+
+
+def _demo_photo(engine: Engine, clock: Clock) -> int:
+    """One small meter photo that a share of the demo's reads point at (scorecards count photos)."""
+    from barq.reading.photos import store_photo
+
+    with make_sessionmaker(engine)() as s, s.begin():
+        return store_photo(s, _PNG, clock=clock).id
+
+
+# a 1×1 grey PNG
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108000000003a7e9b55"
+    "0000000a49444154789c63b8070000820081a4c5b3c40000000049454e44ae426082"
+)
+
+
+def _pipeline_month(
+    engine: Engine,
+    clock: Clock,
+    subs: dict[str, np.ndarray],
+    sel: np.ndarray,
+    read_on: np.ndarray,
+    registers: tuple[np.ndarray, np.ndarray, np.ndarray],
+    code: np.ndarray,
+    rng: np.random.Generator,
+) -> int:
+    """The last month's reads as a handheld file would bring them, through ``import_reads``, with a few
+    reads mistyped (a digit dropped or a register read backwards) so the exception queue has work."""
+    from barq.reading.incoming import parse_records
+    from barq.reading.pipeline import import_reads
+
+    register, peak, off = registers
+    typo = rng.random(len(sel)) < 0.01
+    records: list[dict[str, object]] = []
+    for k, i in enumerate(sel.tolist()):
+        c = str(code[i])
+        record: dict[str, object] = {
+            "subscription": str(subs["number"][i]),
+            "read_at": f"{read_on[i]}T{6 + int(subs['sequence'][i]) % 8:02d}:{int(subs['sequence'][i]) * 7 % 60:02d}",
+            "code": c,
+        }
+        if c == "read":
+            record["active"] = int(register[i]) // 10 if typo[k] else int(register[i])
+            if subs["tou"][i]:
+                record["peak"], record["offpeak"] = int(peak[i]), int(off[i])
+        records.append(record)
+    with make_sessionmaker(engine)() as s, s.begin():
+        incoming = parse_records(records, tz=clock.tz)
+        result = import_reads(
+            s, principal=SYSTEM, clock=clock, incoming=incoming, source="handheld", filename="demo-1405-08.csv"
+        )
+        return result.batch.rows_stored
 
 
 def _insert_reads(engine: Engine, rows: Sequence[tuple[object, ...]]) -> None:
