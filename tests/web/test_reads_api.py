@@ -110,7 +110,8 @@ def test_import_reads_command(rd: Reading, tmp_path: Path, monkeypatch: pytest.M
     try:
         good = tmp_path / "route.csv"
         good.write_text(
-            f"subscription,read_at,code,active\n{_number(rd, 0)},2026-11-21T09:00,read,12350\n{_number(rd, 2)},2026-11-21,read,x\n",
+            "subscription,read_at,code,active\n"
+            f"{_number(rd, 0)},2026-11-21T09:00,read,12350\n{_number(rd, 2)},2026-11-21,read,x\n",
             encoding="utf-8",
         )
         report = tmp_path / "refused.csv"

@@ -23,7 +23,12 @@ from barq.settings import get_settings
 out = Console()
 err = Console(stderr=True)
 reads_app = typer.Typer(help="Meter reads.", no_args_is_help=True)
-STAGES = {"lookup": "finding subscriptions", "validate": "validating", "store": "storing reads", "state": "reading state"}
+STAGES = {
+    "lookup": "finding subscriptions",
+    "validate": "validating",
+    "store": "storing reads",
+    "state": "reading state",
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +38,9 @@ def register(app: typer.Typer) -> None:
 
 def import_reads_command(
     file: Annotated[Path, typer.Argument(help="CSV or JSON file of reads (docs/reading-files.md)")],
-    user: Annotated[str | None, typer.Option("--as", help="Record as this user (scope and reader); default: system")] = None,
+    user: Annotated[
+        str | None, typer.Option("--as", help="Record as this user (scope and reader); default: system")
+    ] = None,
     report: Annotated[Path | None, typer.Option(help="Write the refused rows (CSV) to this file")] = None,
 ) -> None:
     """Validate and store a file of reads; the same file twice changes nothing."""

@@ -468,7 +468,8 @@ STATE_COLUMNS: Final = (
 )
 _DATE_STATE = frozenset({"last_actual_on", "last_on", "h1_on", "h2_on", "h3_on"})
 _NULL_BELOW_ZERO = frozenset(
-    {"meter_id", "last_value", "last_peak", "last_offpeak", "h1_kwh", "h2_kwh", "h3_kwh", "h1_days", "h2_days", "h3_days"}
+    {"meter_id", "last_value", "last_peak", "last_offpeak"}
+    | {f"h{j}_{part}" for j in (1, 2, 3) for part in ("kwh", "days")}
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ class PageOf(Generic[T]):
 
 
 def paginate(
-    session: Session, stmt: Select[Unpack[tuple[Any, ...]]], *, page: int, size: int, rows: bool = False
+    session: Session, stmt: Select[*tuple[Any, ...]], *, page: int, size: int, rows: bool = False
 ) -> PageOf[Any]:
     """One page of ``stmt``: its first entity per row, or whole rows (tuples) with ``rows``."""
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0

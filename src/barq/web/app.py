@@ -18,8 +18,8 @@ from barq.api.errors import problem_response, validation_problem
 from barq.api.quote import router as quote_api_router
 from barq.api.reading_orders import router as reading_orders_api_router
 from barq.api.reads import router as reads_api_router
-from barq.api.self_read import router as self_read_api_router
 from barq.api.routes import router as api_router
+from barq.api.self_read import router as self_read_api_router
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker
 from barq.errors import BarqError, HttpError, InternalError, MethodNotAllowed, NotAuthenticated, NotFound
