@@ -356,3 +356,45 @@ def test_bill_run_bills_an_estimate_and_its_settling_read_together(rd: Reading) 
             date(2026, 11, 27),
             False,
         )
+
+
+def test_a_completed_reread_order_records_its_read(rd: Reading) -> None:
+    from barq.reading.exceptions import resolve
+    from barq.reading.rereads import record_reread
+    from barq.workorders.service import transition
+
+    sid, number = _sub(rd, 0)
+    _send(rd, f"{number},2026-11-21T10:00,read,11000\n")  # lower without roll-over: an exception
+    (bad,) = _reads(rd, sid)
+    head = rd.world.principal("head")
+    with rd.world.session() as s:
+        assert resolve(s, principal=head, clock=rd.world.clock, read_ids=[bad.id], action="reread").done == 1
+        s.commit()
+        wo_id = s.get_one(MeterRead, bad.id).work_order_id
+        assert wo_id is not None
+        transition(
+            s,
+            principal=head,
+            clock=rd.world.clock,
+            work_order_id=wo_id,
+            verb="assign",
+            contractor_id=rd.world.contractor_ids["a"],
+        )
+        s.commit()
+    worker = rd.world.principal("contra")
+    with rd.world.session() as s:
+        transition(s, principal=worker, clock=rd.world.clock, work_order_id=wo_id, verb="start")
+        wo = transition(
+            s, principal=worker, clock=rd.world.clock, work_order_id=wo_id, verb="complete", result={"read": "12360"}
+        )
+        result = record_reread(s, principal=worker, clock=rd.world.clock, wo=wo)
+        s.commit()
+    assert result is not None and result.errors == []
+    reread = _reads(rd, sid)[-1]
+    assert (reread.source, reread.status, reread.kwh, reread.read_on, reread.reader_id) == (
+        "reread",
+        "valid",
+        360,
+        date(2026, 11, 28),
+        rd.world.users["contra"],
+    )

@@ -48,6 +48,7 @@ from barq.errors import NotFound, ValidationError
 from barq.ids import normalize_digits, validate_mobile
 from barq.metering import service as meters
 from barq.metering.models import Meter
+from barq.reading.rereads import record_reread
 from barq.workorders import service as workorders
 from barq.workorders.models import WorkOrder
 
@@ -392,4 +393,5 @@ def transition_work_order(api: ApiDep, work_order_id: ItemId, body: TransitionIn
         result=result,
         reason=body.reason,
     )
+    record_reread(api.db, principal=api.principal, clock=api.clock, wo=wo)
     return _work_order_out(api, wo)

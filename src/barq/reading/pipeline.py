@@ -656,8 +656,12 @@ def import_reads(
     digest: str | None = None,
     config: ReadingConfig | None = None,
     progress: Progress | None = None,
+    reader_id: int | None = None,
 ) -> ImportResult:
-    """Validate, estimate and store reads; refused rows are reported, never half-written (module doc)."""
+    """Validate, estimate and store reads; refused rows are reported, never half-written (module doc).
+
+    The reader recorded on each read is ``reader_id`` when given, else the sender when the sender is a
+    reader (or a contractor's user), else the route's reader; self-reads have none."""
     if source not in READ_SOURCES:
         raise ValueError(f"unknown read source {source}")
     cfg = config or reading_config()
@@ -762,7 +766,9 @@ def import_reads(
     )
     step("store", 2, 4)
     sqlite = session.get_bind().dialect.name == "sqlite"
-    if principal.user_id and not principal.can(P.READING_MANAGE):
+    if reader_id is not None:
+        reader = np.full(idx.shape[0], reader_id, dtype=np.int64)
+    elif principal.user_id and not principal.can(P.READING_MANAGE):
         reader = np.full(idx.shape[0], principal.user_id, dtype=np.int64)
     elif source == "self":
         reader = np.full(idx.shape[0], -1, dtype=np.int64)

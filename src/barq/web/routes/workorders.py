@@ -27,6 +27,7 @@ from barq.customers.models import Premises
 from barq.errors import InvalidTransition, ValidationError
 from barq.ids import normalize_digits
 from barq.network.service import district_names
+from barq.reading.rereads import record_reread
 from barq.reports.excel import XLSX_MEDIA_TYPE, to_xlsx
 from barq.reports.listing import export_rows, paginate
 from barq.web.deps import Page, PageDep
@@ -395,7 +396,7 @@ async def work_order_transition(page: PageDep, work_order_id: int, verb: str) ->
         contractor_id = _int(raw_contractor)
         if raw_contractor and contractor_id is None:
             raise ValidationError("پیمانکار پیدا نشد", field="contractor_id")
-        service.transition(
+        wo = service.transition(
             page.db,
             principal=page.principal,
             clock=page.clock,
@@ -406,6 +407,7 @@ async def work_order_transition(page: PageDep, work_order_id: int, verb: str) ->
             result=data if verb == "complete" else None,
             reason=data.get("reason"),
         )
+        record_reread(page.db, principal=page.principal, clock=page.clock, wo=wo)
     except ValidationError as exc:
         page.db.rollback()
         wo = service.get_work_order(page.db, principal=page.principal, work_order_id=work_order_id)
