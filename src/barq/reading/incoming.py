@@ -346,39 +346,71 @@ def parse_moment(raw: str, tz: ZoneInfo) -> datetime:
     return moment
 
 
+def _flag(
+    mask: NDArray[np.bool_],
+    bad: NDArray[np.bool_],
+    errors: list[RowError],
+    lines: I64,
+    subs: list[str],
+    name: str,
+    msg: str,
+) -> None:
+    """Refuse the rows of ``mask`` not refused yet, all with one message."""
+    for i in np.flatnonzero(mask & ~bad).tolist():
+        errors.append(RowError(int(lines[i]), name, msg, subs[i]))
+    bad |= mask
+
+
 def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors: list[RowError]) -> Incoming:
     n = int(lines.shape[0])
     bad = np.zeros(n, dtype=np.bool_)
-    subs = [normalize_digits(s).strip() for s in raw["subscription"]]
-    for i, s in enumerate(subs):
-        if not s.isdigit():
-            errors.append(RowError(int(lines[i]), "subscription", "شماره اشتراک خالی یا نادرست است", s))
-            bad[i] = True
-    codes = [c.strip().lower() for c in raw["code"]]
-    for i, c in enumerate(codes):
-        if c not in FILE_CODES and c != "self" and not bad[i]:
-            errors.append(
-                RowError(int(lines[i]), "code", f"کد قرائت «{c}» شناخته نیست؛ یکی از: {'، '.join(FILE_CODES)}", subs[i])
+    subs = raw["subscription"]
+    sub_arr = np.char.strip(np.array(subs, dtype=np.str_)) if n else np.zeros(0, dtype="<U1")
+    if n and not np.char.isdigit(sub_arr).all():  # Persian digits or junk: normalise row by row
+        sub_arr = np.array([normalize_digits(x).strip() for x in subs], dtype=np.str_)
+    subs = sub_arr.tolist()
+    _flag(~np.char.isdigit(sub_arr), bad, errors, lines, subs, "subscription", "شماره اشتراک خالی یا نادرست است")
+    code_arr = np.char.lower(np.char.strip(np.array(raw["code"], dtype=np.str_))) if n else np.zeros(0, dtype="<U1")
+    codes = code_arr.tolist()
+    for i in np.flatnonzero(~np.isin(code_arr, [*FILE_CODES, "self"]) & ~bad).tolist():
+        errors.append(
+            RowError(
+                int(lines[i]), "code", f"کد قرائت «{codes[i]}» شناخته نیست؛ یکی از: {'، '.join(FILE_CODES)}", subs[i]
             )
-            bad[i] = True
+        )
+        bad[i] = True
     read_at, read_on = _times(raw["read_at"], lines, tz, bad, errors)
     registers = {name: _ints(raw.get(name) or [""] * n, name, lines, bad, errors) for name in REGISTERS}
     lat = _degrees(raw.get("lat") or [""] * n, "lat", 90, lines, bad, errors)
     lon = _degrees(raw.get("lon") or [""] * n, "lon", 180, lines, bad, errors)
     active = registers["active"]
-    for i in range(n):
-        if bad[i]:
-            continue
-        code = codes[i]
-        if code in NEEDS_VALUE and active[i] == MISSING:
-            errors.append(RowError(int(lines[i]), "active", "برای این کد، رقم کنتور لازم است", subs[i]))
-            bad[i] = True
-        elif code in NO_VALUE and active[i] != MISSING:
-            errors.append(RowError(int(lines[i]), "active", "با این کد رقم کنتور ثبت نمی‌شود", subs[i]))
-            bad[i] = True
-        elif (lat[i] == MISSING) != (lon[i] == MISSING):
-            errors.append(RowError(int(lines[i]), "lat", "موقعیت باید هر دو عرض و طول را داشته باشد", subs[i]))
-            bad[i] = True
+    _flag(
+        np.isin(code_arr, list(NEEDS_VALUE)) & (active == MISSING),
+        bad,
+        errors,
+        lines,
+        subs,
+        "active",
+        "برای این کد، رقم کنتور لازم است",
+    )
+    _flag(
+        np.isin(code_arr, list(NO_VALUE)) & (active != MISSING),
+        bad,
+        errors,
+        lines,
+        subs,
+        "active",
+        "با این کد رقم کنتور ثبت نمی‌شود",
+    )
+    _flag(
+        (lat == MISSING) != (lon == MISSING),
+        bad,
+        errors,
+        lines,
+        subs,
+        "lat",
+        "موقعیت باید هر دو عرض و طول را داشته باشد",
+    )
     full = Incoming(
         line=lines,
         subscription=subs,
