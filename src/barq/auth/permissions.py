@@ -85,7 +85,7 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     ),
     "head_of_unit": ("رئیس امور مشترکین", frozenset(_MANAGER)),
     "district_manager": ("مدیر امور برق", frozenset(_MANAGER)),
-    "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_ENTER})),
+    "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_ENTER, READING_VIEW})),
     "contractor": ("پیمانکار", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_VIEW, READING_ENTER})),
     "field_staff": (
         "بازرس / نصاب / آزمایشگر",

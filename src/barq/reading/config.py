@@ -18,6 +18,7 @@ from barq.metering.validation import ValidationLimits
 from barq.settings import get_settings
 
 SCORE_FACTORS = ("completion", "on_time", "door_closed", "exceptions", "proven_wrong", "complaints", "photo")
+ZERO_AT_KEYS = ("door_closed_percent", "exceptions_percent", "proven_wrong_per_1000", "complaints_per_1000")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class ReadingConfig:
     default_kwh_per_30_days: dict[str, int]
     photo_max_bytes: int
     weights: dict[str, int]
+    zero_at: dict[str, int]
 
 
 def _int(data: dict[str, Any], key: str, where: str) -> int:
@@ -45,6 +47,14 @@ def parse_config(data: dict[str, Any]) -> ReadingConfig:
     if unknown:
         raise ValidationError(f"وزن ناشناخته در کارنامه: {', '.join(sorted(unknown))}", field="scorecard.weights")
     parsed_weights = {k: _int(weights, k, "scorecard.weights") for k in SCORE_FACTORS}
+    zero_at = data.get("scorecard", {}).get("zero_at", {})
+    unknown = set(zero_at) - set(ZERO_AT_KEYS)
+    if unknown:
+        raise ValidationError(f"آستانهٔ ناشناخته در کارنامه: {', '.join(sorted(unknown))}", field="scorecard.zero_at")
+    parsed_zero_at = {k: _int(zero_at, k, "scorecard.zero_at") for k in ZERO_AT_KEYS}
+    for k, v in parsed_zero_at.items():
+        if v == 0:
+            raise ValidationError(f"«scorecard.zero_at.{k}» باید بیش از صفر باشد", field=f"scorecard.zero_at.{k}")
     if sum(parsed_weights.values()) == 0:
         raise ValidationError("دست‌کم یکی از وزن‌های کارنامه باید بیش از صفر باشد", field="scorecard.weights")
     return ReadingConfig(
@@ -59,6 +69,7 @@ def parse_config(data: dict[str, Any]) -> ReadingConfig:
         default_kwh_per_30_days={str(k): _int(defaults, k, "estimates.default_kwh_per_30_days") for k in defaults},
         photo_max_bytes=_int(data.get("photos", {}), "max_bytes", "photos"),
         weights=parsed_weights,
+        zero_at=parsed_zero_at,
     )
 
 
