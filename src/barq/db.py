@@ -5,7 +5,7 @@ SQLite is the default (WAL, foreign keys on); PostgreSQL via psycopg 3 in produc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -108,3 +108,28 @@ def fetch_columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
     if not rows:
         return [() for _ in range(width)]
     return list(zip(*rows, strict=True))
+
+
+def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text_first: bool = False) -> list[Any]:
+    """Integer columns of a query as numpy arrays, fast: the database joins each column into one
+    comma-separated string (``group_concat`` / ``string_agg``) and numpy parses it, which for a million
+    rows is several times faster than fetching rows. ``tail`` is the ``FROM … WHERE …`` of the query;
+    every expression must be non-null (use COALESCE). With ``text_first`` the first column is text without
+    commas and comes back as a list of str."""
+    import numpy as np
+
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    parts = [f"group_concat({e}, ',')" if sqlite else f"string_agg(({e})::text, ',')" for e in exprs]
+    cur = raw_connection(session).cursor()
+    try:
+        cur.execute(f"SELECT {', '.join(parts)} {tail}")
+        row = cur.fetchone()
+    finally:
+        cur.close()
+    out: list[Any] = []
+    for k, value in enumerate(row or [None] * len(exprs)):
+        if text_first and k == 0:
+            out.append(value.split(",") if value else [])
+        else:
+            out.append(np.fromstring(value, dtype=np.int64, sep=",") if value else np.zeros(0, dtype=np.int64))
+    return out

@@ -143,3 +143,21 @@ def test_exception_queue_is_scoped(rd: Reading) -> None:
     other = ids[rd.world.subscription_ids[0]]
     r = client.post("/reading/exceptions", data={"csrf_token": token, "action": "accept", "read_id": [str(other)]})
     assert "در حوزهٔ شما نیست" in r.text
+
+
+def test_queue_and_uploads_export_to_excel(rd: Reading) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    _upload(rd, [(0, "2026-11-21", "read", "13200"), (2, "2026-11-21", "read", "12350")])
+    client = signed_in(rd.world, "revenue")
+    sheet = load_workbook(io.BytesIO(client.get("/reading/exceptions?format=xlsx").content)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "اشتراک" and len(rows) == 2
+    assert rows[1][0] == rd.numbers[rd.world.subscription_ids[0]] and rows[1][6] == 1200
+    assert rows[1][8] == "مصرف بیش از حد بالای مجاز"
+    uploads = load_workbook(io.BytesIO(client.get("/reading/uploads?format=xlsx").content)).active
+    assert uploads is not None
+    assert list(uploads.iter_rows(values_only=True))[1][4:6] == (2, 2)

@@ -39,11 +39,9 @@ from barq.reading.incoming import MISSING, REGISTERS
 from barq.reading.pipeline import (
     DATE_REASONS,
     Context,
-    bulk_write,
+    advance_state,
     evaluate,
-    iso_days,
     load_context,
-    write_state,
 )
 from barq.workorders.service import create_work_order
 
@@ -226,6 +224,7 @@ def resolve(
         config=cfg,
         accept=np.ones(len(chosen), dtype=np.bool_) if action == "accept" else None,
     )
+    moved: list[int] = []  # the reads the reading state now moves past
     if action == "accept":
         for k, r in enumerate(chosen):
             if not ev.valid[k]:  # a decision code still needs its value: cannot be accepted as is
@@ -239,49 +238,30 @@ def resolve(
             r.offpeak_kwh = None if ev.offpeak_kwh[k] < 0 else int(ev.offpeak_kwh[k])
             r.meter_id = int(kctx["meter_id"][k])
             _close(session, principal, r, "accept", "valid", now)
+            moved.append(r.id)
     else:
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        keep = np.flatnonzero(ev.valid)
-        for k in np.flatnonzero(~ev.valid).tolist():
-            refused[chosen[k].id] = "برآورد برای این تاریخ ممکن نیست"
-        rows = [
-            (
-                int(kctx["sub_id"][k]),
-                int(kctx["meter_id"][k]),
-                chosen[k].read_on.isoformat(),
-                "estimate",
-                "estimate",
-                iso_days(ev.prev_read_on[k : k + 1])[0],
-                int(ev.kwh[k]),
-                1 if sqlite else True,
-                "valid",
-                "ok",
+        for k, r in enumerate(chosen):
+            if not ev.valid[k]:
+                refused[r.id] = "برآورد برای این تاریخ ممکن نیست"
+                continue
+            estimate = MeterRead(
+                subscription_id=r.subscription_id,
+                meter_id=int(kctx["meter_id"][k]),
+                read_on=r.read_on,
+                code="estimate",
+                source="estimate",
+                prev_read_on=_from_day(int(ev.prev_read_on[k])),
+                kwh=int(ev.kwh[k]),
+                estimated=True,
+                status="valid",
+                reason="ok",
             )
-            for k in keep.tolist()
-        ]
-        session.flush()
-        bulk_write(
-            session,
-            "meter_read",
-            (
-                "subscription_id",
-                "meter_id",
-                "read_on",
-                "code",
-                "source",
-                "prev_read_on",
-                "kwh",
-                "estimated",
-                "status",
-                "reason",
-            ),
-            rows,
-        )
-        for k in keep.tolist():
-            _close(session, principal, chosen[k], "estimate", "rejected", now)
-    valid = np.flatnonzero(ev.valid)
-    session.flush()
-    write_state(session, kctx["sub_id"], ev.new_state, valid)
+            session.add(estimate)
+            _close(session, principal, r, "estimate", "rejected", now)
+            moved.append(estimate.id)
+    if moved:
+        advance_state(session, f"m.id IN ({', '.join(str(i) for i in moved)})")
+    valid = np.array(moved)
     return Resolved(int(valid.shape[0]), refused)
 
 

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.clock import Clock
-from barq.db import fetch_columns, raw_connection
+from barq.db import fetch_columns, fetch_int_columns, raw_connection
 from barq.errors import PermissionDenied
 from barq.metering import estimates, validation
 from barq.metering.models import READ_SOURCES, ReadBatch
@@ -69,29 +69,49 @@ def _day(d: date) -> int:
 # ------------------------------------------------------------------------------------------ context
 
 
-_CONTEXT_SQL: Final = """
-SELECT s.subscription_number, s.id, s.district_id, COALESCE(s.route_id, -1), COALESCE(r.reader_id, -1),
-  COALESCE(r.contractor_id, -1), CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END, s.tariff_group,
-  COALESCE(mi.meter_id, -1), COALESCE(m.digits, 0), COALESCE(m.multiplier, 1),
-  CASE WHEN m.kind IN ('tou', 'demand') THEN 1 ELSE 0 END, COALESCE(mi.initial_read, 0),
-  COALESCE({inst_on}, -1), CASE WHEN st.subscription_id IS NULL THEN 0 ELSE 1 END, COALESCE(st.meter_id, -1),
-  COALESCE(st.last_value, -1), COALESCE(st.last_peak, -1), COALESCE(st.last_offpeak, -1),
-  COALESCE({last_actual_on}, -1), COALESCE({last_on}, -1), COALESCE(st.estimated_kwh, 0),
-  COALESCE(st.door_closed_run, 0),
-  COALESCE(st.h1_kwh, -1), COALESCE(st.h1_days, -1), COALESCE({h1_on}, -1),
-  COALESCE(st.h2_kwh, -1), COALESCE(st.h2_days, -1), COALESCE({h2_on}, -1),
-  COALESCE(st.h3_kwh, -1), COALESCE(st.h3_days, -1), COALESCE({h3_on}, -1)
+_CONTEXT_TAIL: Final = """
 FROM subscription s
 LEFT JOIN route r ON r.id = s.route_id
 LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL
 LEFT JOIN meter m ON m.id = mi.meter_id
 LEFT JOIN reading_state st ON st.subscription_id = s.id
 """
+_CONTEXT_EXPRS: Final = (
+    "s.subscription_number",
+    "s.id",
+    "s.district_id",
+    "COALESCE(r.reader_id, -1)",
+    "COALESCE(r.contractor_id, -1)",
+    "CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END",
+    "s.tariff_group",
+    "COALESCE(mi.meter_id, -1)",
+    "COALESCE(m.digits, 0)",
+    "COALESCE(m.multiplier, 1)",
+    "CASE WHEN m.kind IN ('tou', 'demand') THEN 1 ELSE 0 END",
+    "COALESCE(mi.initial_read, 0)",
+    "COALESCE({inst_on}, -1)",
+    "COALESCE(st.meter_id, -1)",
+    "COALESCE(st.last_value, -1)",
+    "COALESCE(st.last_peak, -1)",
+    "COALESCE(st.last_offpeak, -1)",
+    "COALESCE({last_actual_on}, -1)",
+    "COALESCE({last_on}, -1)",
+    "COALESCE(st.estimated_kwh, 0)",
+    "COALESCE(st.door_closed_run, 0)",
+    "COALESCE(st.h1_kwh, -1)",
+    "COALESCE(st.h1_days, -1)",
+    "COALESCE({h1_on}, -1)",
+    "COALESCE(st.h2_kwh, -1)",
+    "COALESCE(st.h2_days, -1)",
+    "COALESCE({h2_on}, -1)",
+    "COALESCE(st.h3_kwh, -1)",
+    "COALESCE(st.h3_days, -1)",
+    "COALESCE({h3_on}, -1)",
+)
 CONTEXT_FIELDS: Final = (
     "number",
     "sub_id",
     "district_id",
-    "route_id",
     "route_reader",
     "route_contractor",
     "supply_active",
@@ -102,7 +122,6 @@ CONTEXT_FIELDS: Final = (
     "tou",
     "inst_initial",
     "inst_on",
-    "has_state",
     "st_meter",
     "last_value",
     "last_peak",
@@ -129,8 +148,8 @@ def _epoch(column: str, sqlite: bool) -> str:
     return f"({column} - DATE '1970-01-01')"
 
 
-def context_sql(sqlite: bool, where: str) -> str:
-    cols = {
+def context_exprs(sqlite: bool) -> list[str]:
+    dates = {
         "inst_on": "mi.installed_on",
         "last_actual_on": "st.last_actual_on",
         "last_on": "st.last_on",
@@ -138,7 +157,7 @@ def context_sql(sqlite: bool, where: str) -> str:
         "h2_on": "st.h2_on",
         "h3_on": "st.h3_on",
     }
-    return _CONTEXT_SQL.format(**{k: _epoch(v, sqlite) for k, v in cols.items()}) + where
+    return [e.format(**{k: _epoch(v, sqlite) for k, v in dates.items()}) for e in _CONTEXT_EXPRS]
 
 
 @dataclass
@@ -158,20 +177,18 @@ def _sql_list(values: Sequence[str]) -> str:
 
 def load_context(session: Session, numbers: Sequence[str]) -> Context:
     """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
+    exprs = context_exprs(session.get_bind().dialect.name == "sqlite")
     unique = sorted(set(numbers))
-    rows: list[list[Any]] = [[] for _ in CONTEXT_FIELDS]
     if len(unique) > _FULL_LOAD:
-        chunks = [context_sql(sqlite, "")]
+        tails = [_CONTEXT_TAIL]
     else:
-        chunks = [
-            context_sql(sqlite, f" WHERE s.subscription_number IN ({_sql_list(unique[k : k + 500])})")
+        tails = [
+            _CONTEXT_TAIL + f" WHERE s.subscription_number IN ({_sql_list(unique[k : k + 500])})"
             for k in range(0, len(unique), 500)
         ]
-    for sql in chunks:
-        for k, col in enumerate(fetch_columns(session, sql)):
-            rows[k].extend(col)
-    known = np.array(rows[0], dtype=np.str_) if rows[0] else np.zeros(0, dtype="<U14")
+    parts = [fetch_int_columns(session, exprs, tail, text_first=True) for tail in tails]
+    known_numbers = [n for part in parts for n in part[0]]
+    known = np.array(known_numbers, dtype=np.str_) if known_numbers else np.zeros(0, dtype="<U14")
     order = np.argsort(known)
     known_sorted = known[order]
     wanted = np.array(numbers, dtype=np.str_) if numbers else np.zeros(0, dtype="<U14")
@@ -185,7 +202,7 @@ def load_context(session: Session, numbers: Sequence[str]) -> Context:
     src = order[pos_c] if len(known_sorted) else np.zeros(len(wanted), dtype=np.int64)
     cols: dict[str, I64] = {}
     for k, name in enumerate(CONTEXT_FIELDS[1:], start=1):
-        arr = np.array(rows[k], dtype=np.int64) if rows[k] else np.zeros(0, dtype=np.int64)
+        arr = np.concatenate([part[k] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
         cols[name] = np.where(found, arr[src] if len(arr) else 0, -1).astype(np.int64)
     return Context(cols=cols, found=found)
 
@@ -195,7 +212,7 @@ def load_context(session: Session, numbers: Sequence[str]) -> Context:
 
 @dataclass
 class Evaluated:
-    """Per row: what is stored in ``meter_read`` and, for valid rows, the new reading state."""
+    """Per row: what is stored in ``meter_read`` (``advance_state`` then moves the reading state past it)."""
 
     status: NDArray[np.str_]  # valid | exception
     reason: list[str]
@@ -209,8 +226,7 @@ class Evaluated:
     valid: Bools
     visit: Bools
     actual: Bools  # rows with a register value that counts (not an estimate, not a code without value)
-    # the new state of valid rows (and the door-closed run of every visit)
-    new_state: dict[str, I64] = field(default_factory=dict)
+    door_run: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # door-closed visits in a row
 
 
 def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
@@ -416,33 +432,7 @@ def evaluate(
         visit=visit,
         actual=actual,
     )
-    # the new reading state
-    new_actual = valid & actual
-    new_est = valid & is_est
-    shift = new_actual
-    st: dict[str, I64] = {
-        "meter_id": np.where(
-            new_actual, ctx["meter_id"], np.where(ctx["st_meter"] >= 0, ctx["st_meter"], ctx["meter_id"])
-        ),
-        "last_value": np.where(new_actual, new_value, ctx["last_value"]),
-        "last_peak": np.where(new_actual & tou, registers["peak"], np.where(new_actual, -1, ctx["last_peak"])),
-        "last_offpeak": np.where(new_actual & tou, registers["offpeak"], np.where(new_actual, -1, ctx["last_offpeak"])),
-        "last_actual_on": np.where(new_actual, read_on, ctx["last_actual_on"]),
-        "last_on": np.where(valid, read_on, ctx["last_on"]),
-        "estimated_kwh": np.where(
-            new_actual, np.maximum(carried - advance, 0), np.where(new_est, carried + est_now, carried)
-        ),
-        "door_closed_run": np.where(
-            valid & (codes == "door_closed"), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"])
-        ),
-        "h1_kwh": np.where(shift, advance, ctx["h1_kwh"]),
-        "h1_days": np.where(shift, read_on - prev_actual, ctx["h1_days"]),
-        "h1_on": np.where(shift, read_on, ctx["h1_on"]),
-    }
-    for j, src in ((2, 1), (3, 2)):
-        for part in ("kwh", "days", "on"):
-            st[f"h{j}_{part}"] = np.where(shift, ctx[f"h{src}_{part}"], ctx[f"h{j}_{part}"])
-    ev.new_state = st
+    ev.door_run = np.where(valid & (codes == "door_closed"), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"]))
     return ev
 
 
@@ -465,11 +455,6 @@ STATE_COLUMNS: Final = (
     "h3_kwh",
     "h3_days",
     "h3_on",
-)
-_DATE_STATE = frozenset({"last_actual_on", "last_on", "h1_on", "h2_on", "h3_on"})
-_NULL_BELOW_ZERO = frozenset(
-    {"meter_id", "last_value", "last_peak", "last_offpeak"}
-    | {f"h{j}_{part}" for j in (1, 2, 3) for part in ("kwh", "days")}
 )
 
 
@@ -505,36 +490,66 @@ def bulk_write(session: Session, table: str, columns: Sequence[str], rows: list[
             copy.write_row(row)
 
 
-def write_state(session: Session, sub_ids: I64, state: dict[str, I64], rows: I64) -> None:
-    """Upsert the reading state of ``rows`` (indexes into the state columns)."""
-    if rows.shape[0] == 0:
-        return
-    cols: list[list[Any]] = [sub_ids[rows].tolist()]
-    for name in STATE_COLUMNS[1:]:
-        values = state[name][rows]
-        if name in _DATE_STATE:
-            cols.append(iso_days(values))
-        elif name in _NULL_BELOW_ZERO:
-            cols.append(nullable(values))
-        else:
-            cols.append(values.tolist())
-    data = list(zip(*cols, strict=True))
-    names = ", ".join(STATE_COLUMNS)
-    update = ", ".join(f"{c} = excluded.{c}" for c in STATE_COLUMNS[1:])
-    if session.get_bind().dialect.name == "sqlite":
-        raw_connection(session).executemany(
-            f"INSERT INTO reading_state ({names}) VALUES ({', '.join('?' for _ in STATE_COLUMNS)}) "
-            f"ON CONFLICT (subscription_id) DO UPDATE SET {update}",
-            data,
-        )
-        return
-    session.execute(text("CREATE TEMP TABLE IF NOT EXISTS tmp_reading_state (LIKE reading_state) ON COMMIT DROP"))
-    session.execute(text("TRUNCATE tmp_reading_state"))
-    bulk_write(session, "tmp_reading_state", STATE_COLUMNS, data)
+def advance_state(session: Session, reads: str) -> None:
+    """Move the reading state of the subscriptions of the given stored reads (``reads``: a condition on
+    ``meter_read m``, at most one read per subscription) past those reads, in SQL:
+
+    - a valid actual read becomes the last actual read (register values, date, meter), ends the period,
+      settles what estimates billed ahead (``estimated_kwh`` less its register advance, not below zero)
+      and shifts the three last actual periods;
+    - a valid estimate ends the period and adds its kWh to ``estimated_kwh``;
+    - a valid door-closed visit adds one to the run of door-closed visits; any other visit ends the run.
+    """
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    greatest = "max" if sqlite else "GREATEST"
+    days = (
+        "CAST(julianday(m.read_on) - julianday(m.prev_actual_on) AS INTEGER)"
+        if sqlite
+        else "(m.read_on - m.prev_actual_on)"
+    )
+    yes, no = ("1", "0") if sqlite else ("true", "false")
     session.execute(
         text(
-            f"INSERT INTO reading_state ({names}) SELECT {names} FROM tmp_reading_state "
-            f"ON CONFLICT (subscription_id) DO UPDATE SET {update}"
+            "INSERT INTO reading_state (subscription_id, estimated_kwh, door_closed_run) "
+            f"SELECT m.subscription_id, 0, 0 FROM meter_read m WHERE {reads} AND NOT EXISTS "
+            "(SELECT 1 FROM reading_state st WHERE st.subscription_id = m.subscription_id)"
+        )
+    )
+    t = "reading_state"
+    session.execute(
+        text(
+            f"""
+UPDATE reading_state SET
+  meter_id = CASE WHEN n.actual THEN n.meter_id ELSE COALESCE({t}.meter_id, n.meter_id) END,
+  last_value = CASE WHEN n.actual THEN n.active ELSE {t}.last_value END,
+  last_peak = CASE WHEN n.actual THEN n.peak ELSE {t}.last_peak END,
+  last_offpeak = CASE WHEN n.actual THEN n.offpeak ELSE {t}.last_offpeak END,
+  last_actual_on = CASE WHEN n.actual THEN n.read_on ELSE {t}.last_actual_on END,
+  last_on = CASE WHEN n.valid THEN n.read_on ELSE {t}.last_on END,
+  estimated_kwh = CASE WHEN n.actual THEN {greatest}({t}.estimated_kwh - n.actual_kwh, 0)
+    WHEN n.est THEN {t}.estimated_kwh + n.kwh ELSE {t}.estimated_kwh END,
+  door_closed_run = CASE WHEN n.valid AND n.door THEN {t}.door_closed_run + 1
+    WHEN n.visit THEN 0 ELSE {t}.door_closed_run END,
+  h3_kwh = CASE WHEN n.actual THEN {t}.h2_kwh ELSE {t}.h3_kwh END,
+  h3_days = CASE WHEN n.actual THEN {t}.h2_days ELSE {t}.h3_days END,
+  h3_on = CASE WHEN n.actual THEN {t}.h2_on ELSE {t}.h3_on END,
+  h2_kwh = CASE WHEN n.actual THEN {t}.h1_kwh ELSE {t}.h2_kwh END,
+  h2_days = CASE WHEN n.actual THEN {t}.h1_days ELSE {t}.h2_days END,
+  h2_on = CASE WHEN n.actual THEN {t}.h1_on ELSE {t}.h2_on END,
+  h1_kwh = CASE WHEN n.actual THEN n.actual_kwh ELSE {t}.h1_kwh END,
+  h1_days = CASE WHEN n.actual THEN n.days ELSE {t}.h1_days END,
+  h1_on = CASE WHEN n.actual THEN n.read_on ELSE {t}.h1_on END
+FROM (
+  SELECT m.subscription_id, m.meter_id, m.read_on, m.active, m.peak, m.offpeak, m.kwh, m.actual_kwh, {days} AS days,
+    CASE WHEN m.status = 'valid' AND m.estimated = {no} AND m.actual_kwh IS NOT NULL THEN {yes} ELSE {no} END AS actual,
+    CASE WHEN m.status = 'valid' AND m.estimated = {yes} THEN {yes} ELSE {no} END AS est,
+    CASE WHEN m.status = 'valid' THEN {yes} ELSE {no} END AS valid,
+    CASE WHEN m.code <> 'estimate' THEN {yes} ELSE {no} END AS visit,
+    CASE WHEN m.code = 'door_closed' THEN {yes} ELSE {no} END AS door
+  FROM meter_read m WHERE {reads}
+) AS n
+WHERE {t}.subscription_id = n.subscription_id
+"""
         )
     )
 
@@ -802,12 +817,12 @@ def import_reads(
         nullable(incoming.photo_id[idx], below=1),
         [batch.id] * idx.shape[0],
     ]
+    before = int(session.execute(text("SELECT COALESCE(MAX(id), 0) FROM meter_read")).scalar_one())
     bulk_write(session, "meter_read", READ_COLUMNS, list(zip(*columns, strict=True)))
     step("state", 3, 4)
-    touched = np.flatnonzero(ev.valid | ev.visit)
-    write_state(session, kctx["sub_id"], ev.new_state, touched)
+    advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}")
     candidates = mark_door_closed(
-        session, clock, kctx["sub_id"][ev.valid & (ev.new_state["door_closed_run"] >= 3) & (kctx["door_run"] < 3)]
+        session, clock, kctx["sub_id"][ev.valid & (ev.door_run >= 3) & (kctx["door_run"] < 3)]
     )
     clear_door_closed(session, kctx["sub_id"][ev.valid & ~ev.estimated])
     step("done", 4, 4)

@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from barq.auth import permissions as P
 from barq.auth.models import User
 from barq.auth.service import Principal
+from barq.calendar import format_jalali, format_jalali_datetime
 from barq.connections.models import Subscription
 from barq.errors import NotFound, ValidationError
 from barq.metering.models import READ_CODES, READ_SOURCES, MeterRead, ReadBatch, ReadPhoto
@@ -22,7 +23,8 @@ from barq.network.models import District, Route
 from barq.reading.exceptions import ACTIONS, QueueFilter, queue_counts, queue_query, resolve
 from barq.reading.incoming import parse_file
 from barq.reading.pipeline import REASON_TITLES_FA, import_reads
-from barq.reports.listing import paginate
+from barq.reports.excel import XLSX_MEDIA_TYPE, to_xlsx
+from barq.reports.listing import EXPORT_LIMIT, export_rows, paginate
 from barq.web.deps import Page, PageDep, check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -50,9 +52,36 @@ def _uploads(page: Page, p: int, errors: dict[str, str] | None = None, status: i
 
 
 @router.get("/reading/uploads", response_class=HTMLResponse)
-def uploads(page: PageDep, p: int = 1) -> Response:
+def uploads(page: PageDep, p: int = 1, format: str = "") -> Response:
     page.principal.require(P.READING_MANAGE)
+    if format == "xlsx":
+        stmt = select(ReadBatch).where(_batch_scope(page.principal)).order_by(ReadBatch.id.desc())
+        rows = [
+            (
+                b.id,
+                format_jalali_datetime(b.created_at),
+                READ_SOURCES.get(b.source, b.source),
+                b.filename or "",
+                b.rows_total,
+                b.rows_stored,
+                b.rows_duplicate,
+                b.rows_refused,
+                b.rows_exception,
+                b.rows_estimated,
+            )
+            for b in export_rows(page.db, stmt)
+        ]
+        header = ["شماره", "زمان", "منبع", "پرونده", "سطرها", "ثبت‌شده", "تکراری", "رد شده", "استثنا", "برآورد"]
+        return _xlsx("بارگذاری‌های قرائت", header, rows, "read-uploads.xlsx")
     return _uploads(page, p)
+
+
+def _xlsx(title: str, header: list[str], rows: list[tuple[Any, ...]], filename: str) -> Response:
+    return Response(
+        to_xlsx(title, header, rows),
+        media_type=XLSX_MEDIA_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @router.post("/reading/uploads", response_class=HTMLResponse)
@@ -123,18 +152,64 @@ def _int(raw: str) -> int | None:
 
 @router.get("/reading/exceptions", response_class=HTMLResponse)
 def exceptions(
-    page: PageDep, district: str = "", route: str = "", reader: str = "", reason: str = "", p: int = 1
+    page: PageDep,
+    district: str = "",
+    route: str = "",
+    reader: str = "",
+    reason: str = "",
+    p: int = 1,
+    format: str = "",
 ) -> Response:
-    return _queue(page, {"district": district, "route": route, "reader": reader, "reason": reason}, p)
+    params = {"district": district, "route": route, "reader": reader, "reason": reason}
+    if format == "xlsx":
+        items = page.db.execute(queue_query(page.principal, _filter(params)).limit(EXPORT_LIMIT)).all()
+        names = _reader_names(page.db, [r.reader_id for r, _s, _ro in items if r.reader_id])
+        rows = [
+            (
+                s.subscription_number,
+                ro.code if ro else "",
+                s.route_sequence,
+                format_jalali(r.read_on),
+                READ_CODES.get(r.code, r.code),
+                r.active,
+                r.actual_kwh,
+                format_jalali(r.prev_actual_on),
+                REASON_TITLES_FA.get(r.reason or "", r.reason),
+                names.get(r.reader_id or 0, ""),
+            )
+            for r, s, ro in items
+        ]
+        header = [
+            "اشتراک",
+            "مسیر",
+            "ردیف",
+            "تاریخ قرائت",
+            "کد",
+            "رقم",
+            "مصرف (ک‌و‌س)",
+            "قرائت واقعی قبلی",
+            "علت",
+            "مامور",
+        ]
+        return _xlsx("استثناهای قرائت", header, rows, "read-exceptions.xlsx")
+    return _queue(page, params, p)
 
 
-def _queue(page: Page, params: dict[str, str], p: int, outcome: dict[str, Any] | None = None) -> HTMLResponse:
-    flt = QueueFilter(
+def _filter(params: dict[str, str]) -> QueueFilter:
+    return QueueFilter(
         district_id=_int(params["district"]),
         route_id=_int(params["route"]),
         reader_id=_int(params["reader"]),
         reason=params["reason"] if params["reason"] in REASON_TITLES_FA else None,
     )
+
+
+def _reader_names(db: Session, ids: list[int]) -> dict[int, str]:
+    return {u.id: u.full_name for u in db.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+
+
+def _queue(page: Page, params: dict[str, str], p: int, outcome: dict[str, Any] | None = None) -> HTMLResponse:
+    flt = _filter(params)
     listing = paginate(page.db, queue_query(page.principal, flt), page=p, size=50, rows=True)
     counts = queue_counts(page.db, page.principal, flt)
     route_ids = [int(r) for r, _ in counts["route"] if r is not None]
@@ -142,7 +217,7 @@ def _queue(page: Page, params: dict[str, str], p: int, outcome: dict[str, Any] |
         int(r.reader_id) for r, _s, _ro in listing.items if r.reader_id
     ]
     routes = {r.id: r for r in page.db.scalars(select(Route).where(Route.id.in_(route_ids)))}
-    readers = {u.id: u.full_name for u in page.db.scalars(select(User).where(User.id.in_(reader_ids)))}
+    readers = _reader_names(page.db, reader_ids)
     districts = list(page.db.scalars(select(District).order_by(District.code)))
     if page.principal.district_id is not None:
         districts = [d for d in districts if d.id == page.principal.district_id]
