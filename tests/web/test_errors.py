@@ -24,6 +24,7 @@ PUBLIC = {
     "/login",
     "/health",
     "/quote",
+    "/self-read",
     "/api/v1/quote",
     "/api/v1/openapi.json",
     "/api/docs",

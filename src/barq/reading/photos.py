@@ -7,6 +7,7 @@ import hashlib
 
 from sqlalchemy.orm import Session
 
+from barq.calendar import fa_number
 from barq.clock import Clock
 from barq.errors import ValidationError
 from barq.metering.models import ReadPhoto
@@ -30,7 +31,8 @@ def check_photo(data: bytes, config: ReadingConfig | None = None, *, field: str 
         raise ValidationError("پروندهٔ عکس خالی است", field=field)
     if len(data) > limit:
         raise ValidationError(
-            f"عکس بزرگ‌تر از حد مجاز است ({len(data) // 1000:,} کیلوبایت؛ حداکثر {limit // 1000:,} کیلوبایت)",
+            f"عکس بزرگ‌تر از حد مجاز است ({fa_number(len(data) // 1000)} کیلوبایت؛ "
+            f"حداکثر {fa_number(limit // 1000)} کیلوبایت)",
             field=field,
         )
     kind = image_type(data)

@@ -58,7 +58,8 @@ def create_app(
         title="barq API",
         version="1",
         description="Customer services and revenue collection. Every endpoint under /api/v1 needs an API key "
-        "(header `X-API-Key`), except `POST /api/v1/quote`, the public bill calculator. "
+        "(header `X-API-Key`), except `POST /api/v1/quote`, the public bill calculator, and "
+        "`POST /api/v1/self-reads`, a customer's own meter read (خوداظهاری). "
         "Errors are `application/problem+json` with a stable `code`.",
         docs_url="/api/docs",
         openapi_url="/api/v1/openapi.json",
