@@ -120,12 +120,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('resolved_at', barq.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('work_order_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.drop_constraint(batch_op.f('ck_meter_read_status'), type_='check')
+        # a bulk table: no foreign keys (ADR 0006)
+        batch_op.drop_constraint(batch_op.f('fk_meter_read_subscription_id_subscription'), type_='foreignkey')
+        batch_op.drop_constraint(batch_op.f('fk_meter_read_meter_id_meter'), type_='foreignkey')
         batch_op.create_index('ix_meter_read_exception', ['subscription_id'], unique=False, sqlite_where=sa.text("status = 'exception'"), postgresql_where=sa.text("status = 'exception'"))
-        batch_op.create_foreign_key(batch_op.f('fk_meter_read_batch_id_read_batch'), 'read_batch', ['batch_id'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_meter_read_resolved_by_user_account'), 'user_account', ['resolved_by'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_meter_read_work_order_id_work_order'), 'work_order', ['work_order_id'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_meter_read_photo_id_read_photo'), 'read_photo', ['photo_id'], ['id'])
-        batch_op.create_foreign_key(batch_op.f('fk_meter_read_reader_id_user_account'), 'user_account', ['reader_id'], ['id'])
 
     with op.batch_alter_table('route', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reader_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
@@ -161,13 +159,12 @@ def downgrade() -> None:
         batch_op.drop_column('reader_id')
 
     with op.batch_alter_table('meter_read', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_meter_read_reader_id_user_account'), type_='foreignkey')
-        batch_op.drop_constraint(batch_op.f('fk_meter_read_photo_id_read_photo'), type_='foreignkey')
-        batch_op.drop_constraint(batch_op.f('fk_meter_read_work_order_id_work_order'), type_='foreignkey')
-        batch_op.drop_constraint(batch_op.f('fk_meter_read_resolved_by_user_account'), type_='foreignkey')
-        batch_op.drop_constraint(batch_op.f('fk_meter_read_batch_id_read_batch'), type_='foreignkey')
         batch_op.drop_index('ix_meter_read_exception', sqlite_where=sa.text("status = 'exception'"), postgresql_where=sa.text("status = 'exception'"))
         batch_op.create_check_constraint(batch_op.f('ck_meter_read_status'), "status IN ('valid', 'exception', 'rejected')")
+        batch_op.create_foreign_key(batch_op.f('fk_meter_read_meter_id_meter'), 'meter', ['meter_id'], ['id'])
+        batch_op.create_foreign_key(
+            batch_op.f('fk_meter_read_subscription_id_subscription'), 'subscription', ['subscription_id'], ['id']
+        )
         batch_op.drop_column('work_order_id')
         batch_op.drop_column('resolved_at')
         batch_op.drop_column('resolved_by')
