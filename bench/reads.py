@@ -1,4 +1,4 @@
-"""Benchmark: meter reading over N subscriptions (reading orders; more measurements may join them).
+"""Benchmark: meter reading over N subscriptions: reading orders out, and reads coming back.
 
     python bench/reads.py --accounts 1000000 --db sqlite            # or --db pg, --db both
     python bench/reads.py --accounts 100000 --db both --only orders-csv
@@ -13,6 +13,11 @@ before it. Every route is a 30-day route, so all N are due in 1405/09.
 Each measurement runs in a separate process so that its peak memory is its own, and prints one JSON line
 per database. Measurements are registered in ``MEASUREMENTS`` (name → function of the database URL and a
 work folder returning a dict of figures); ``--only`` picks some. The figures go in docs/performance.md.
+
+``import`` writes a handheld file of one read per subscription for 1405/09 (3 % door closed, the rest
+registers a month on, TOU registers where the meter has them), then times parsing it, validating, storing
+and moving the reading state (``barq import-reads``'s work) and the commit. It stores reads, so it runs
+last and needs a freshly built database (not ``--reuse`` after an import).
 """
 
 from __future__ import annotations
@@ -385,12 +390,103 @@ def _orders(url: str, work: Path, fmt: str, workers: int) -> dict[str, Any]:
     }
 
 
+def _import(url: str, work: Path) -> dict[str, Any]:
+    """A month's reads of every subscription, from a file, through ``reading.pipeline.import_reads``."""
+    import gc
+    import hashlib
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from barq.auth.service import SYSTEM
+    from barq.db import fetch_int_columns
+    from barq.reading.incoming import parse_file
+    from barq.reading.pipeline import import_reads
+
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with factory() as s:
+        if s.execute(text("SELECT COUNT(*) FROM meter_read")).scalar_one():
+            raise SystemExit("the import measurement needs a freshly built database (run without --reuse)")
+        number, last, peak, off, digits = fetch_int_columns(
+            s,
+            [
+                "s.subscription_number",
+                "st.last_value",
+                "COALESCE(st.last_peak, -1)",
+                "COALESCE(st.last_offpeak, -1)",
+                "m.digits",
+            ],
+            "FROM subscription s JOIN reading_state st ON st.subscription_id = s.id "
+            "JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL "
+            "JOIN meter m ON m.id = mi.meter_id",
+            text_first=True,
+        )
+    rng = np.random.default_rng(9)
+    cap = 10**digits
+    used = rng.integers(150, 450, len(last))
+    door = rng.random(len(last)) < 0.03
+    lines = ["subscription,read_at,code,active,peak,offpeak"]
+    for i, num in enumerate(number):
+        at = f"2026-12-{1 + i % 20:02d}T{8 + i % 9:02d}:{i % 60:02d}:00"
+        if door[i]:
+            lines.append(f"{num},{at},door_closed,,,")
+            continue
+        tou = peak[i] >= 0
+        p = f"{(peak[i] + used[i] // 5) % cap[i]}" if tou else ""
+        o = f"{(off[i] + used[i] // 3) % cap[i]}" if tou else ""
+        lines.append(f"{num},{at},read,{(last[i] + used[i]) % cap[i]},{p},{o}")
+    data = ("\n".join(lines) + "\n").encode()
+    (work / "reads.csv").write_bytes(data)
+    clock = FixedClock(moment=datetime(2026, 12, 25, 6, 0, tzinfo=UTC))
+    stages: dict[str, float] = {}
+    gc.collect()
+    t0 = time.perf_counter()
+    incoming = parse_file(data, tz=clock.tz)
+    stages["parse"] = time.perf_counter() - t0
+    last_mark = [time.perf_counter(), "lookup"]
+
+    def step(stage: str, _done: int, _total: int) -> None:
+        now = time.perf_counter()
+        stages[str(last_mark[1])] = stages.get(str(last_mark[1]), 0.0) + now - float(last_mark[0])
+        last_mark[0], last_mark[1] = now, stage
+
+    with factory() as s:
+        result = import_reads(
+            s,
+            principal=SYSTEM,
+            clock=clock,
+            incoming=incoming,
+            source="handheld",
+            filename="reads.csv",
+            digest=hashlib.sha256(data).hexdigest(),
+            progress=step,
+        )
+        t = time.perf_counter()
+        s.commit()
+        stages["commit"] = time.perf_counter() - t
+    seconds = time.perf_counter() - t0
+    b = result.batch
+    return {
+        "rows": b.rows_total,
+        "stored": b.rows_stored,
+        "exceptions": b.rows_exception,
+        "estimated": b.rows_estimated,
+        "refused": b.rows_refused,
+        "seconds": round(seconds, 2),
+        "stages": {k: round(v, 2) for k, v in stages.items() if k != "done"},
+        "file_mb": round(len(data) / 2**20, 1),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
 Measurement = Callable[[str, Path, argparse.Namespace], dict[str, Any]]
 """A measurement: database URL, a work folder, the command's options → figures (a JSON-able dict)."""
 
 MEASUREMENTS: dict[str, Measurement] = {
     "orders-csv": lambda url, work, opts: _orders(url, work, "csv", opts.workers),
     "orders-json": lambda url, work, opts: _orders(url, work, "json", opts.workers),
+    "import": lambda url, work, opts: _import(url, work),
 }
 
 
