@@ -93,6 +93,21 @@ def raw_connection(session: Session) -> Any:
     return session.connection().connection.driver_connection
 
 
+def bulk_insert(session: Session, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows inside the session's transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL
+    (the fastest paths the standard drivers offer; the ORM is 40–80× slower for a million rows)."""
+    if not rows:
+        return
+    conn = raw_connection(session)
+    names = ", ".join(columns)
+    if session.get_bind().dialect.name == "sqlite":
+        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})", rows)
+        return
+    with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def fetch_columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
     """Run a read-only query on the DBAPI connection and return its result column by column (tuples),
     ready for numpy: the fastest path the standard drivers offer for a million rows. (ADBC was measured

@@ -30,7 +30,7 @@ from barq.billing.numbers import payment_ids
 from barq.billing.reads import ReadColumns, ReadSource, TableReadSource, epoch_days
 from barq.calendar import from_jalali, month_length, to_jalali
 from barq.clock import Clock
-from barq.db import fetch_columns, raw_connection
+from barq.db import bulk_insert, fetch_columns
 from barq.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from barq.rating.book import TariffLibrary, load_default_library
 from barq.rating.engine import LINE_CODES, DemandInput, addon_lines
@@ -495,8 +495,8 @@ def _store_chunk(session: Session, priced: _Priced, *, run_key: int, cycle: int)
             strict=True,
         )
     )
-    _write(session, "bill", _BILL_COLUMNS, bill_rows)
-    _write(session, "bill_line", _LINE_COLUMNS, line_rows)
+    bulk_insert(session, "bill", _BILL_COLUMNS, bill_rows)
+    bulk_insert(session, "bill_line", _LINE_COLUMNS, line_rows)
     rows = [{"subscription_id": sid, "bill_id": None, "kind": k, "detail": d} for sid, k, d in priced.no_bill]
     rows += [
         {
@@ -692,20 +692,6 @@ _LINE_COLUMNS = (
     "rate_milli",
     "amount",
 )
-
-
-def _write(session: Session, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Bulk insert inside the session's transaction: executemany on SQLite, COPY on PostgreSQL."""
-    if not rows:
-        return
-    conn = raw_connection(session)
-    if session.get_bind().dialect.name == "sqlite":
-        marks = ", ".join("?" for _ in columns)
-        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-        return
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
 
 
 # ------------------------------------------------------------------------------------------ review

@@ -23,7 +23,7 @@ from barq.billing.service import (
     start_bill_run,
 )
 from barq.clock import Clock, FixedClock
-from barq.db import make_sessionmaker, raw_connection
+from barq.db import bulk_insert, make_sessionmaker, raw_connection
 from barq.rating.book import load_default_library
 from barq.reading.pipeline import mark_door_closed
 from barq.reading.state import rebuild_state
@@ -288,14 +288,8 @@ def _pipeline_month(
 
 def _insert_reads(engine: Engine, rows: Sequence[tuple[object, ...]]) -> None:
     with make_sessionmaker(engine)() as s, s.begin():
-        conn = raw_connection(s)
-        cols = ", ".join(_READ_COLUMNS)
-        if engine.dialect.name == "sqlite":
-            conn.executemany(f"INSERT INTO meter_read ({cols}) VALUES ({', '.join('?' for _ in _READ_COLUMNS)})", rows)
-        else:
-            with conn.cursor() as cur, cur.copy(f"COPY meter_read ({cols}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+        bulk_insert(s, "meter_read", _READ_COLUMNS, rows)
+        if engine.dialect.name == "postgresql":
             s.execute(
                 text("SELECT setval(pg_get_serial_sequence('meter_read', 'id'), (SELECT max(id) FROM meter_read))")
             )

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.clock import Clock
-from barq.db import fetch_columns, fetch_int_columns, raw_connection
+from barq.db import bulk_insert, fetch_columns, fetch_int_columns
 from barq.errors import PermissionDenied
 from barq.metering import estimates, validation
 from barq.metering.models import READ_SOURCES, ReadBatch
@@ -476,20 +476,6 @@ def nullable(values: I64, *, below: int = 0) -> list[int | None]:
     return out.tolist()  # type: ignore[no-any-return]
 
 
-def bulk_write(session: Session, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert inside the session's transaction: executemany on SQLite, COPY on PostgreSQL."""
-    if not rows:
-        return
-    conn = raw_connection(session)
-    names = ", ".join(columns)
-    if session.get_bind().dialect.name == "sqlite":
-        conn.executemany(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in columns)})", rows)
-        return
-    with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-
-
 def advance_state(session: Session, reads: str) -> None:
     """Move the reading state of the subscriptions of the given stored reads (``reads``: a condition on
     ``meter_read m``, at most one read per subscription) past those reads, in SQL:
@@ -818,7 +804,7 @@ def import_reads(
         [batch.id] * idx.shape[0],
     ]
     before = int(session.execute(text("SELECT COALESCE(MAX(id), 0) FROM meter_read")).scalar_one())
-    bulk_write(session, "meter_read", READ_COLUMNS, list(zip(*columns, strict=True)))
+    bulk_insert(session, "meter_read", READ_COLUMNS, list(zip(*columns, strict=True)))
     step("state", 3, 4)
     advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}")
     candidates = mark_door_closed(
