@@ -190,7 +190,7 @@ def resolve(
         return Resolved(0, refused)
     idx = np.array(ok, dtype=np.int64)
     chosen = [reads[i] for i in ok]
-    kctx = Context(cols={k: v[idx] for k, v in ctx.cols.items()}, found=ctx.found[idx])
+    kctx = ctx.subset(idx)
     now = clock.now()
     if action == "reread":
         for r in chosen:

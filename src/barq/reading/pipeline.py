@@ -170,6 +170,9 @@ class Context:
     def __getitem__(self, name: str) -> I64:
         return self.cols[name]
 
+    def subset(self, idx: I64) -> Context:
+        return Context(cols={k: v[idx] for k, v in self.cols.items()}, found=self.found[idx])
+
 
 def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "") + "'" for v in values)
@@ -434,28 +437,6 @@ def evaluate(
     )
     ev.door_run = np.where(valid & (codes == "door_closed"), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"]))
     return ev
-
-
-STATE_COLUMNS: Final = (
-    "subscription_id",
-    "meter_id",
-    "last_value",
-    "last_peak",
-    "last_offpeak",
-    "last_actual_on",
-    "last_on",
-    "estimated_kwh",
-    "door_closed_run",
-    "h1_kwh",
-    "h1_days",
-    "h1_on",
-    "h2_kwh",
-    "h2_days",
-    "h2_on",
-    "h3_kwh",
-    "h3_days",
-    "h3_on",
-)
 
 
 # ------------------------------------------------------------------------------------------ writing
@@ -754,7 +735,7 @@ def import_reads(
     keep = ~refused & ~duplicate
     idx = np.flatnonzero(keep)
     step("validate", 1, 4)
-    kctx = Context(cols={k: v[idx] for k, v in ctx.cols.items()}, found=ctx.found[idx])
+    kctx = ctx.subset(idx)
     kcodes = [codes[i] for i in idx.tolist()]
     ev = evaluate(
         session,

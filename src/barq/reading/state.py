@@ -14,10 +14,31 @@ a repair. For each subscription with valid reads:
 
 from __future__ import annotations
 
+from typing import Final
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from barq.reading.pipeline import STATE_COLUMNS
+STATE_COLUMNS: Final = (
+    "subscription_id",
+    "meter_id",
+    "last_value",
+    "last_peak",
+    "last_offpeak",
+    "last_actual_on",
+    "last_on",
+    "estimated_kwh",
+    "door_closed_run",
+    "h1_kwh",
+    "h1_days",
+    "h1_on",
+    "h2_kwh",
+    "h2_days",
+    "h2_on",
+    "h3_kwh",
+    "h3_days",
+    "h3_on",
+)
 
 
 def _sql(sqlite: bool) -> str:
