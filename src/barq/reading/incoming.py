@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
+from barq.bulk import without_gc
 from barq.calendar import parse_jalali
 from barq.errors import ValidationError
 from barq.ids import normalize_digits
@@ -136,6 +137,7 @@ def _check_header(names: Sequence[str]) -> None:
         )
 
 
+@without_gc
 def parse_file(data: bytes, *, tz: ZoneInfo, filename: str = "") -> Incoming:
     """A CSV or JSON file of reads (chosen by the first character, else by the file name)."""
     text = decode(data)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 
 from barq.auth import permissions as P
 from barq.auth.service import Principal
+from barq.bulk import without_gc
 from barq.clock import Clock
 from barq.db import bulk_insert, fetch_columns, fetch_int_columns
 from barq.errors import PermissionDenied
@@ -627,6 +628,7 @@ def _existing(session: Session, sub_ids: I64, read_on: I64) -> tuple[I64, list[s
     return key, list(cols[2]), list(cols[3]), np.array(cols[4], dtype=np.int64)
 
 
+@without_gc
 def import_reads(
     session: Session,
     *,
@@ -785,7 +787,11 @@ def import_reads(
         [batch.id] * idx.shape[0],
     ]
     before = int(session.execute(text("SELECT COALESCE(MAX(id), 0) FROM meter_read")).scalar_one())
-    bulk_insert(session, "meter_read", READ_COLUMNS, list(zip(*columns, strict=True)))
+    # a column no row of this arrival has (positions, photos, TOU registers…) is left to its default NULL:
+    # every bound value costs the driver time
+    present = [(name, col) for name, col in zip(READ_COLUMNS, columns, strict=True) if col.count(None) != len(col)]
+    names = [name for name, _ in present]
+    bulk_insert(session, "meter_read", names, list(zip(*(col for _, col in present), strict=True)))
     step("state", 3, 4)
     advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}")
     candidates = mark_door_closed(
