@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from barq.clock import FixedClock  # noqa: E402
-from barq.db import make_engine, make_sessionmaker, raw_connection  # noqa: E402
+from barq.db import bulk_insert, make_engine, make_sessionmaker  # noqa: E402
 from barq.tables import metadata  # noqa: E402
 
 CYCLE = 140508
@@ -36,15 +36,7 @@ PG_BENCH = "postgresql+psycopg://postgres@127.0.0.1:5432/barq_bench"
 
 def _insert(engine, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:  # type: ignore[no-untyped-def]
     with make_sessionmaker(engine)() as s, s.begin():
-        conn = raw_connection(s)
-        if engine.dialect.name == "sqlite":
-            conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
-            )
-        else:
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-                for row in rows:
-                    cp.write_row(row)
+        bulk_insert(s, table, columns, rows)
 
 
 def build(url: str, n: int, seed: int = 1405) -> None:

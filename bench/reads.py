@@ -40,7 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from barq.clock import FixedClock  # noqa: E402
-from barq.db import make_engine, make_sessionmaker, raw_connection  # noqa: E402
+from barq.db import bulk_insert, make_engine, make_sessionmaker  # noqa: E402
+from barq.reading.state import STATE_COLUMNS  # noqa: E402
 from barq.tables import metadata  # noqa: E402
 
 LAST_CYCLE = 140508  # the last actual read of every subscription is in this cycle
@@ -59,15 +60,7 @@ STREETS = ("شریعتی", "انقلاب", "امام خمینی", "کیو", "و�
 
 def _insert(engine, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:  # type: ignore[no-untyped-def]
     with make_sessionmaker(engine)() as s, s.begin():
-        conn = raw_connection(s)
-        if engine.dialect.name == "sqlite":
-            conn.executemany(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})", rows
-            )
-        else:
-            with conn.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as cp:
-                for row in rows:
-                    cp.write_row(row)
+        bulk_insert(s, table, columns, rows)
 
 
 def _iso(days: np.ndarray) -> list[str]:
@@ -286,26 +279,7 @@ def build(url: str, n: int, seed: int = 1405) -> dict[str, int]:
         _insert(
             engine,
             "reading_state",
-            (
-                "subscription_id",
-                "meter_id",
-                "last_value",
-                "last_peak",
-                "last_offpeak",
-                "last_actual_on",
-                "last_on",
-                "estimated_kwh",
-                "door_closed_run",
-                "h1_kwh",
-                "h1_days",
-                "h1_on",
-                "h2_kwh",
-                "h2_days",
-                "h2_on",
-                "h3_kwh",
-                "h3_days",
-                "h3_on",
-            ),
+            STATE_COLUMNS,
             [
                 (
                     k + 1,
