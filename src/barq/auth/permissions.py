@@ -24,6 +24,9 @@ BILLING_APPROVE = "billing.approve"
 READING_VIEW = "reading.view"
 READING_ENTER = "reading.enter"
 READING_MANAGE = "reading.manage"
+LEDGER_VIEW = "ledger.view"
+PAYMENTS_RECEIVE = "payments.receive"
+PAYMENTS_MANAGE = "payments.manage"
 
 ALL_PERMISSIONS: dict[str, str] = {
     CUSTOMERS_VIEW: "دیدن مشترکان",
@@ -47,6 +50,9 @@ ALL_PERMISSIONS: dict[str, str] = {
     READING_VIEW: "دیدن مسیرها، قرائت‌ها و کارنامهٔ ماموران",
     READING_ENTER: "ثبت قرائت",
     READING_MANAGE: "مدیریت مسیرها، بارگذاری قرائت و رسیدگی به استثناها",
+    LEDGER_VIEW: "دیدن صورت‌حساب مشترک، مطالبات و گزارش‌های وصول",
+    PAYMENTS_RECEIVE: "دریافت پرداخت (صندوق، فایل و اعلام بانک)",
+    PAYMENTS_MANAGE: "رسیدگی به وجوه معلق و برگشت پرداخت",
 }
 
 _OFFICE_VIEW = {
@@ -57,6 +63,7 @@ _OFFICE_VIEW = {
     TARIFFS_VIEW,
     BILLS_VIEW,
     READING_VIEW,
+    LEDGER_VIEW,
 }
 _MANAGER = _OFFICE_VIEW | {
     CUSTOMERS_EDIT,
@@ -71,6 +78,8 @@ _MANAGER = _OFFICE_VIEW | {
     BILLING_APPROVE,
     READING_MANAGE,
     READING_ENTER,
+    PAYMENTS_RECEIVE,
+    PAYMENTS_MANAGE,
 }
 
 DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
@@ -81,10 +90,15 @@ DEFAULT_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     ),
     "revenue_clerk": (
         "کارشناس درآمد",
-        frozenset(_OFFICE_VIEW | {WORKORDERS_CREATE, BILLING_RUN, READING_MANAGE, READING_ENTER}),
+        frozenset(
+            _OFFICE_VIEW
+            | {WORKORDERS_CREATE, BILLING_RUN, READING_MANAGE, READING_ENTER, PAYMENTS_RECEIVE, PAYMENTS_MANAGE}
+        ),
     ),
     "head_of_unit": ("رئیس امور مشترکین", frozenset(_MANAGER)),
     "district_manager": ("مدیر امور برق", frozenset(_MANAGER)),
+    "cashier": ("صندوقدار", frozenset({SUBSCRIPTIONS_VIEW, BILLS_VIEW, LEDGER_VIEW, PAYMENTS_RECEIVE})),
+    "bank": ("بانک عامل (کلید API)", frozenset({PAYMENTS_RECEIVE})),
     "reader": ("مامور قرائت", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_ENTER, READING_VIEW})),
     "contractor": ("پیمانکار", frozenset({WORKORDERS_VIEW, WORKORDERS_WORK, READING_VIEW, READING_ENTER})),
     "field_staff": (

@@ -83,6 +83,11 @@ class Bill(Base):
     carry_out: Mapped[int] = mapped_column(BigInteger, default=0)
     payment_id: Mapped[str | None] = mapped_column(String(13))
     exception: Mapped[str | None] = mapped_column(String(16))
+    # the bill's levy, VAT and insurance lines (also when they are not stored as lines): what approval posts
+    # to the payable accounts
+    levy: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    vat: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    insurance: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # the bill's lines are the bill_line rows with ids first_line_id … first_line_id + line_count − 1
     first_line_id: Mapped[int] = mapped_column(BigInteger)
     line_count: Mapped[int] = mapped_column(SmallInteger)

@@ -27,13 +27,14 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.billing.models import ISSUED_BILLS_SQL, Bill, BillLine, BillRun, BillRunException
 from barq.billing.numbers import payment_ids
+from barq.billing.posting import post_run_bills
 from barq.billing.reads import ReadColumns, ReadSource, TableReadSource, epoch_days
 from barq.calendar import from_jalali, month_length, to_jalali
 from barq.clock import Clock
 from barq.db import bulk_insert, fetch_columns
 from barq.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from barq.rating.book import TariffLibrary, load_default_library
-from barq.rating.engine import LINE_CODES, DemandInput, addon_lines
+from barq.rating.engine import CODE_INDEX, LINE_CODES, DemandInput, addon_lines
 from barq.rating.vector import RatingColumns, VectorResult, rate_bills
 from barq.settings import Settings
 
@@ -436,6 +437,7 @@ def _price_chunk(
             result.carry[sel].tolist(),
             [str(p) if p else None for p in pids[sel].tolist()],
             [k or None for k in kind.tolist()],
+            *_line_sums(result, _TAX_CODES, len(billed.ids), sel),
         ],
         first_line=(np.cumsum(counts) - counts).astype(np.int64),
         line_count=counts.tolist(),
@@ -650,6 +652,18 @@ _CODES = np.array(LINE_CODES, dtype=object)
 _CARRY_CODE_MASK = np.isin(_CODES, ["carry_in", "carry_out"])
 _ADDON_CODES = ("fixed_charge", "levy", "vat", "insurance")
 _ADDON_CODE_MASK = np.isin(_CODES, _ADDON_CODES)
+_TAX_CODES = ("levy", "vat", "insurance")
+
+
+def _line_sums(result: VectorResult, codes: Sequence[str], n: int, sel: I64) -> list[list[int]]:
+    """For each code, every selected bill's sum of its lines with that code."""
+    out = []
+    for code in codes:
+        mask = result.line_code == CODE_INDEX[code]
+        sums = np.zeros(n, dtype=np.int64)
+        np.add.at(sums, result.line_bill[mask], result.line_amount[mask])
+        out.append(sums[sel].tolist())
+    return out
 
 
 def _iso(days: NDArray[np.datetime64]) -> list[str]:
@@ -677,6 +691,9 @@ _BILL_COLUMNS = (
     "carry_out",
     "payment_id",
     "exception",
+    "levy",
+    "vat",
+    "insurance",
     "first_line_id",
     "line_count",
 )
@@ -751,6 +768,9 @@ def approve_bill_run(session: Session, *, principal: Principal, clock: Clock, ru
     run.state = "issued"
     run.approved_by = principal.username
     run.issued_at = clock.now()
+    post_run_bills(
+        session, run_id=run.id, cycle=run.cycle, on=today, due=due, actor=principal.username, at=run.issued_at
+    )
     audit.record(
         session,
         actor=principal.username,

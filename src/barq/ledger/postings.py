@@ -136,6 +136,7 @@ class EntryKind(StrEnum):
     ADJUSTMENT = "adjustment"  # تعدیل: a debit or credit line with a reason
     SUSPENSE = "suspense"  # a payment that matched nothing, or its later resolution
     REVERSAL = "reversal"
+    FEE = "fee"  # connection and after-sales fees
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +145,9 @@ class Posting:
 
     account: Account
     amount: Rial
+    doc_type: str | None = None  # the line's source document: "bill", "payment", "fee", …
+    doc_id: int | None = None
+    due_on: date | None = None  # on receivable debits: when the debt falls due (aging)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +200,7 @@ def reverse(entry: Entry, *, memo: str | None = None) -> Entry:
     check(entry)
     return Entry(
         EntryKind.REVERSAL,
-        tuple(Posting(p.account, -p.amount) for p in entry.postings),
+        tuple(Posting(p.account, -p.amount, p.doc_type, p.doc_id) for p in entry.postings),
         memo if memo is not None else f"برگشت: {entry.memo}".strip(),
     )
 

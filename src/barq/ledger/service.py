@@ -1,0 +1,454 @@
+"""Writing and reading the ledger: one ``post`` for an entry, ``post_bulk`` for a million-line entry (a bill
+run, a bank file), balances, a subscription's statement, and ``verify``.
+
+Every write goes through :func:`post` or :func:`post_bulk`; both refuse an unbalanced entry before anything
+is written, and both move the stored per-subscription balances in the same transaction. Nothing here
+updates or deletes a posting (database triggers refuse it, see ``models``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.orm import Session
+
+from barq.db import bulk_insert
+from barq.errors import ValidationError
+from barq.ledger.models import LedgerBalance, LedgerEntry, LedgerPosting
+from barq.ledger.postings import (
+    CHART,
+    CUSTOMER_CREDIT,
+    RECEIVABLE,
+    ROUNDING_CARRY,
+    Entry,
+    EntryKind,
+    Posting,
+    check,
+)
+
+I64 = NDArray[np.int64]
+
+POSTING_COLUMNS = ("entry_id", "account", "subscription_id", "channel", "amount", "doc_type", "doc_id", "due_on")
+
+# ------------------------------------------------------------------------------------- posting
+
+
+def _stamp(
+    session: Session,
+    *,
+    kind: str,
+    actor: str,
+    at: datetime,
+    on: date,
+    memo: str,
+    source: tuple[str, int] | None,
+    reverses: int | None,
+    debit_total: int,
+    count: int,
+) -> int:
+    row = LedgerEntry(
+        kind=kind,
+        posted_on=on,
+        posted_at=at,
+        actor=actor,
+        memo=memo[:200],
+        source_type=source[0] if source else None,
+        source_id=source[1] if source else None,
+        reverses_id=reverses,
+        debit_total=debit_total,
+        posting_count=count,
+    )
+    session.add(row)
+    session.flush()
+    return row.id
+
+
+def _posting_row(entry_id: int, p: Posting) -> tuple[Any, ...]:
+    scope = CHART[p.account.code].scope
+    return (
+        entry_id,
+        p.account.code,
+        p.account.key if scope == "subscription" else None,
+        p.account.key if scope == "channel" else None,
+        p.amount,
+        p.doc_type,
+        p.doc_id,
+        p.due_on,
+    )
+
+
+def post(
+    session: Session,
+    *,
+    entry: Entry,
+    actor: str,
+    at: datetime,
+    on: date,
+    source: tuple[str, int] | None = None,
+    reverses: int | None = None,
+) -> int:
+    """Write one checked entry and move the balances it touches; returns the entry's id.
+
+    Balances are updated in (subscription, account) order, so two transactions posting to the same
+    subscriptions never wait for each other in opposite orders.
+    """
+    check(entry)
+    entry_id = _stamp(
+        session,
+        kind=str(entry.kind),
+        actor=actor,
+        at=at,
+        on=on,
+        memo=entry.memo,
+        source=source,
+        reverses=reverses,
+        debit_total=sum(p.amount for p in entry.postings if p.amount > 0),
+        count=len(entry.postings),
+    )
+    session.execute(
+        insert(LedgerPosting),
+        [dict(zip(POSTING_COLUMNS, _posting_row(entry_id, p), strict=True)) for p in entry.postings],
+    )
+    deltas: dict[tuple[int, str], int] = {}
+    for p in entry.postings:
+        if CHART[p.account.code].scope == "subscription":
+            key = (int(p.account.key or 0), p.account.code)
+            deltas[key] = deltas.get(key, 0) + p.amount
+    for (sid, code), amount in sorted(deltas.items()):
+        _move_balance(session, sid, code, amount)
+    return entry_id
+
+
+def _move_balance(session: Session, subscription_id: int, account: str, amount: int) -> None:
+    moved = session.execute(
+        text("UPDATE ledger_balance SET amount = amount + :amount WHERE subscription_id = :sid AND account = :account"),
+        {"amount": amount, "sid": subscription_id, "account": account},
+    )
+    if getattr(moved, "rowcount", 0) == 0:
+        session.execute(
+            text(
+                "INSERT INTO ledger_balance (subscription_id, account, amount) VALUES (:sid, :account, :amount) "
+                "ON CONFLICT (subscription_id, account) DO UPDATE SET amount = ledger_balance.amount + excluded.amount"
+            ),
+            {"amount": amount, "sid": subscription_id, "account": account},
+        )
+
+
+@dataclass(frozen=True)
+class Column:
+    """Many postings to one per-subscription account: ``amounts[i]`` to ``account`` of ``subscription_ids[i]``,
+    with the source document ``doc_ids[i]`` of type ``doc_type``. Zero amounts are left out."""
+
+    account: str
+    subscription_ids: I64
+    amounts: I64
+    doc_type: str | None = None
+    doc_ids: I64 | None = None
+    due_on: date | None = None
+
+
+def post_bulk(
+    session: Session,
+    *,
+    kind: EntryKind,
+    columns: Sequence[Column],
+    others: Sequence[Posting] = (),
+    actor: str,
+    at: datetime,
+    on: date,
+    memo: str = "",
+    source: tuple[str, int] | None = None,
+) -> int | None:
+    """Write one entry of many per-subscription postings (``columns``) and a few others (company and channel
+    accounts), set-based; returns the entry's id, or None when every amount is zero.
+
+    The whole entry must sum to zero, or nothing is written.
+    """
+    kept: list[Column] = []
+    total = 0
+    debit = 0
+    for col in columns:
+        if CHART.get(col.account) is None or CHART[col.account].scope != "subscription":
+            raise ValidationError(
+                "حساب باید حساب مشترک باشد", field="account", detail=f"not per-subscription: {col.account}"
+            )
+        nz = col.amounts != 0
+        col = Column(
+            col.account,
+            col.subscription_ids[nz],
+            col.amounts[nz],
+            col.doc_type,
+            None if col.doc_ids is None else col.doc_ids[nz],
+            col.due_on,
+        )
+        if len(col.amounts):
+            kept.append(col)
+            total += int(col.amounts.sum())
+            debit += int(col.amounts[col.amounts > 0].sum())
+    rest = [p for p in others if p.amount != 0]
+    if not kept and not rest:
+        return None
+    for p in rest:  # the account, its key and an integer amount, as ``post`` checks them
+        check(Entry(kind, (p, Posting(p.account, -p.amount))))
+    off = total + sum(p.amount for p in rest)
+    if off != 0:
+        raise ValidationError(
+            "سند حسابداری تراز نیست: جمع بدهکار و بستانکار برابر نیست",
+            field="postings",
+            detail=f"bulk entry does not balance: off by {off}",
+        )
+    count = sum(len(c.amounts) for c in kept) + len(rest)
+    entry_id = _stamp(
+        session,
+        kind=str(kind),
+        actor=actor,
+        at=at,
+        on=on,
+        memo=memo,
+        source=source,
+        reverses=None,
+        debit_total=debit + sum(p.amount for p in rest if p.amount > 0),
+        count=count,
+    )
+    rows: list[tuple[Any, ...]] = [_posting_row(entry_id, p) for p in rest]
+    for col in kept:
+        docs = col.doc_ids.tolist() if col.doc_ids is not None else [None] * len(col.amounts)
+        rows.extend(
+            (entry_id, col.account, s, None, a, col.doc_type, d, col.due_on)
+            for s, a, d in zip(col.subscription_ids.tolist(), col.amounts.tolist(), docs, strict=True)
+        )
+    bulk_insert(session, "ledger_posting", POSTING_COLUMNS, rows)
+    _move_balances(session, kept)
+    return entry_id
+
+
+def _move_balances(session: Session, columns: Sequence[Column]) -> None:
+    """Add each column's amounts to the stored balances, set-based through a temporary table."""
+    sqlite = session.get_bind().dialect.name == "sqlite"
+    delta: list[tuple[int, str, int]] = []
+    for col in columns:
+        ids, inverse = np.unique(col.subscription_ids, return_inverse=True)
+        sums = np.zeros(len(ids), dtype=np.int64)
+        np.add.at(sums, inverse, col.amounts)
+        delta.extend(zip(ids.tolist(), [col.account] * len(ids), sums.tolist(), strict=True))
+    if not delta:
+        return
+    if sqlite:
+        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS ledger_delta (subscription_id, account, amount)"))
+    else:
+        session.execute(
+            text(
+                "CREATE TEMP TABLE IF NOT EXISTS ledger_delta "
+                "(subscription_id bigint, account varchar(20), amount bigint) ON COMMIT DELETE ROWS"
+            )
+        )
+    session.execute(text("DELETE FROM ledger_delta"))  # an earlier entry of the same transaction
+    bulk_insert(session, "ledger_delta", ("subscription_id", "account", "amount"), delta)
+    if not sqlite:
+        session.execute(text("ANALYZE ledger_delta"))
+    session.execute(
+        text(
+            "UPDATE ledger_balance SET amount = ledger_balance.amount + d.amount FROM ledger_delta d "
+            "WHERE ledger_balance.subscription_id = d.subscription_id AND ledger_balance.account = d.account"
+        )
+    )
+    session.execute(
+        text(
+            "INSERT INTO ledger_balance (subscription_id, account, amount) "
+            "SELECT d.subscription_id, d.account, d.amount FROM ledger_delta d WHERE NOT EXISTS "
+            "(SELECT 1 FROM ledger_balance b WHERE b.subscription_id = d.subscription_id AND b.account = d.account)"
+        )
+    )
+
+
+# ------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """What one subscription's accounts stand at: ``receivable`` > 0 is owed now, ``credit`` > 0 is held for
+    the next bill, ``carry`` is the sub-thousand remainder carried to the next bill."""
+
+    receivable: int = 0
+    credit: int = 0
+    carry: int = 0
+
+    @property
+    def net(self) -> int:
+        """What the subscription owes after its credit (negative: the company owes it)."""
+        return self.receivable - self.credit
+
+
+def balances(session: Session, subscription_id: int) -> Balances:
+    rows = dict(
+        session.execute(
+            select(LedgerBalance.account, LedgerBalance.amount).where(LedgerBalance.subscription_id == subscription_id)
+        ).all()
+    )
+    return Balances(
+        receivable=int(rows.get(RECEIVABLE, 0)),
+        credit=-int(rows.get(CUSTOMER_CREDIT, 0)),
+        carry=int(rows.get(ROUNDING_CARRY, 0)),
+    )
+
+
+def balances_many(session: Session, subscription_ids: I64, account: str) -> I64:
+    """The stored balance of ``account`` for each of ``subscription_ids`` (0 where none), in their order."""
+    out = np.zeros(len(subscription_ids), dtype=np.int64)
+    if not len(subscription_ids):
+        return out
+    lo, hi = int(subscription_ids.min()), int(subscription_ids.max())
+    rows = session.execute(
+        text(
+            "SELECT subscription_id, amount FROM ledger_balance "
+            "WHERE account = :account AND subscription_id BETWEEN :lo AND :hi"
+        ),
+        {"account": account, "lo": lo, "hi": hi},
+    ).all()
+    if rows:
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        amounts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        order = np.argsort(ids)
+        ids, amounts = ids[order], amounts[order]
+        pos = np.searchsorted(ids, subscription_ids)
+        pos[pos >= len(ids)] = 0
+        hit = ids[pos] == subscription_ids
+        out[hit] = amounts[pos[hit]]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class StatementLine:
+    posting_id: int
+    entry_id: int
+    kind: str
+    posted_on: date
+    memo: str
+    account: str
+    amount: int
+    doc_type: str | None
+    doc_id: int | None
+    due_on: date | None
+    balance: int  # running: receivable minus credit after this line
+
+
+def statement(session: Session, subscription_id: int) -> list[StatementLine]:
+    """A subscription's receivable and credit postings in order, with the running balance it owes."""
+    rows = session.execute(
+        select(
+            LedgerPosting.id,
+            LedgerPosting.entry_id,
+            LedgerEntry.kind,
+            LedgerEntry.posted_on,
+            LedgerEntry.memo,
+            LedgerPosting.account,
+            LedgerPosting.amount,
+            LedgerPosting.doc_type,
+            LedgerPosting.doc_id,
+            LedgerPosting.due_on,
+        )
+        .join(LedgerEntry, LedgerEntry.id == LedgerPosting.entry_id)
+        .where(
+            LedgerPosting.subscription_id == subscription_id,
+            LedgerPosting.account.in_((RECEIVABLE, CUSTOMER_CREDIT)),
+        )
+        .order_by(LedgerPosting.id)
+    ).all()
+    out: list[StatementLine] = []
+    running = 0
+    for r in rows:
+        running += int(r.amount)
+        out.append(StatementLine(*r, balance=running))  # type: ignore[misc]
+    return out
+
+
+def account_totals(session: Session) -> dict[str, int]:
+    """The trial balance: every account code's total over all postings (they sum to zero)."""
+    rows = session.execute(
+        select(LedgerPosting.account, func.sum(LedgerPosting.amount)).group_by(LedgerPosting.account)
+    )
+    return {code: int(total or 0) for code, total in rows}
+
+
+# ------------------------------------------------------------------------------------- verify
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found. ``ok`` when every list is empty and the whole ledger sums to zero."""
+
+    entries: int = 0
+    postings: int = 0
+    balances: int = 0
+    ledger_total: int = 0
+    unbalanced_entries: list[tuple[int, int]] = field(default_factory=list)  # (entry, off by)
+    incomplete_entries: list[int] = field(default_factory=list)  # count or debit total differs
+    orphan_postings: int = 0
+    balance_differences: list[tuple[int, str, int, int]] = field(default_factory=list)  # (sub, acct, stored, sum)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not (self.ledger_total or self.unbalanced_entries or self.incomplete_entries or self.orphan_postings)
+            and not self.balance_differences
+        )
+
+
+def verify(session: Session, *, limit: int = 100) -> VerifyReport:
+    """Prove the ledger from its postings: each entry sums to zero and has all its postings, the whole
+    ledger sums to zero, no posting lacks an entry, and every stored balance equals the sum of its postings.
+    Up to ``limit`` differences of each kind are listed."""
+    report = VerifyReport()
+    per_entry = (
+        "SELECT p.entry_id, SUM(p.amount) AS total, COUNT(*) AS n, "
+        "SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END) AS debit FROM ledger_posting p GROUP BY p.entry_id"
+    )
+    report.entries = int(session.scalar(text("SELECT COUNT(*) FROM ledger_entry")) or 0)
+    report.unbalanced_entries = [
+        (int(e), int(t))
+        for e, t in session.execute(text(f"SELECT entry_id, total FROM ({per_entry}) x WHERE total <> 0 LIMIT {limit}"))
+    ]
+    report.incomplete_entries = [
+        int(e)
+        for (e,) in session.execute(
+            text(
+                f"SELECT e.id FROM ledger_entry e LEFT JOIN ({per_entry}) x ON x.entry_id = e.id "
+                f"WHERE COALESCE(x.n, 0) <> e.posting_count OR COALESCE(x.debit, 0) <> e.debit_total LIMIT {limit}"
+            )
+        )
+    ]
+    report.orphan_postings = int(
+        session.scalar(
+            text(
+                "SELECT COUNT(*) FROM ledger_posting p WHERE NOT EXISTS "
+                "(SELECT 1 FROM ledger_entry e WHERE e.id = p.entry_id)"
+            )
+        )
+        or 0
+    )
+    report.postings, report.ledger_total = (
+        int(v or 0) for v in session.execute(text("SELECT COUNT(*), SUM(amount) FROM ledger_posting")).one()
+    )
+    report.balances = int(session.scalar(text("SELECT COUNT(*) FROM ledger_balance")) or 0)
+    sums = (
+        "SELECT subscription_id, account, SUM(amount) AS total FROM ledger_posting "
+        "WHERE subscription_id IS NOT NULL GROUP BY subscription_id, account"
+    )
+    report.balance_differences = [
+        (int(s), str(a), int(stored), int(total))
+        for s, a, stored, total in session.execute(
+            text(
+                f"SELECT COALESCE(b.subscription_id, x.subscription_id), COALESCE(b.account, x.account), "
+                f"COALESCE(b.amount, 0), COALESCE(x.total, 0) FROM ledger_balance b "
+                f"FULL OUTER JOIN ({sums}) x ON x.subscription_id = b.subscription_id AND x.account = b.account "
+                f"WHERE COALESCE(b.amount, 0) <> COALESCE(x.total, 0) LIMIT {limit}"
+            )
+        )
+    ]
+    return report
