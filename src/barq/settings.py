@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     bill_high_factor: float = 3.0
     data_dir: Path = Path(__file__).parent / "data"
     reading_config: Path | None = None
+    banks_file: Path | None = None
 
 
 @lru_cache(maxsize=1)

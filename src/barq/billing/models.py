@@ -10,6 +10,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -62,6 +63,7 @@ class Bill(Base):
     __table_args__ = (
         # cycle first: a run's approval and the history of recent cycles read by cycle
         UniqueConstraint("cycle", "subscription_id"),
+        Index("ix_bill_subscription_id", "subscription_id"),  # a subscription's bills: inquiry, statement
         CheckConstraint("state IN ('rated', 'held', 'cancelled')", name="state"),
     )
 

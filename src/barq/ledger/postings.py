@@ -205,6 +205,18 @@ def reverse(entry: Entry, *, memo: str | None = None) -> Entry:
     )
 
 
+def with_document(entry: Entry, doc_type: str, doc_id: int) -> Entry:
+    """The same entry with every per-subscription posting naming ``doc_type``/``doc_id`` as its source."""
+    return Entry(
+        entry.kind,
+        tuple(
+            Posting(p.account, p.amount, doc_type, doc_id, p.due_on) if p.account.type.scope == "subscription" else p
+            for p in entry.postings
+        ),
+        entry.memo,
+    )
+
+
 def balances(entries: Iterable[Entry]) -> dict[Account, Rial]:
     """Every account's balance (debit positive) from the postings; accounts that net to zero are kept."""
     out: dict[Account, Rial] = {}

@@ -298,6 +298,17 @@ def balances(session: Session, subscription_id: int) -> Balances:
     )
 
 
+def lock_balance(session: Session, subscription_id: int, account: str) -> int:
+    """Read one stored balance and hold its row until the transaction ends (PostgreSQL ``FOR UPDATE``), so
+    concurrent payments to one subscription see each other's effect; 0 when the account has none yet."""
+    value = session.scalar(
+        select(LedgerBalance.amount)
+        .where(LedgerBalance.subscription_id == subscription_id, LedgerBalance.account == account)
+        .with_for_update()
+    )
+    return int(value or 0)
+
+
 def balances_many(session: Session, subscription_ids: I64, account: str) -> I64:
     """The stored balance of ``account`` for each of ``subscription_ids`` (0 where none), in their order."""
     out = np.zeros(len(subscription_ids), dtype=np.int64)

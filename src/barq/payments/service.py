@@ -1,0 +1,383 @@
+"""Receiving payments one at a time (a bank's API notification, the counter, the portal), the bank inquiry,
+suspense and bounced payments. Bank files go through ``payments.files`` with the same rules, set-based.
+
+The rules (domain.md §6):
+
+- the bill ID and the payment ID must pass their check digits, the amount must be a positive number of
+  rials, the channel must be known: otherwise the payment is refused (422, nothing is written);
+- the same trace from the same channel is posted once: a second arrival returns the first payment;
+- a payment is **matched** when its bill ID names a subscription, its payment ID is the payment ID of one
+  of that subscription's issued bills that no earlier payment has paid, and its amount equals the amount
+  the payment ID encodes. Otherwise it goes to **suspense** with its reason;
+- a matched payment credits the subscription's receivable, which settles its oldest debt first (aging
+  reads the receivable first in, first out); what exceeds the debt becomes customer credit for the next bill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from barq import audit
+from barq.auth import permissions as P
+from barq.auth.service import Principal
+from barq.billing.models import Bill, BillRun
+from barq.calendar import to_jalali
+from barq.clock import Clock
+from barq.connections.models import Subscription
+from barq.errors import InvalidTransition, NotFound, ValidationError
+from barq.ids import normalize_digits, parse_payment_id, validate_bill_id, validate_payment_id
+from barq.ledger import postings as L
+from barq.ledger.service import Balances, balances, lock_balance, post
+from barq.payments.channels import channel as find_channel
+from barq.payments.models import Payment
+
+MAX_TRACE = 40
+PAID_STATES = ("posted", "resolved")
+SUSPENSE_REASON_FA = {
+    "unknown_bill": "شناسه قبض به هیچ اشتراکی تعلق ندارد",
+    "no_open_bill": "شناسه پرداخت با هیچ صورتحساب پرداخت‌نشده‌ای مطابقت ندارد",
+    "amount_mismatch": "مبلغ پرداخت با مبلغ شناسه پرداخت برابر نیست",
+}
+STATUS_FA = {
+    "posted": "ثبت شده",
+    "suspense": "معلق",
+    "resolved": "تعیین تکلیف شده",
+    "refunded": "مسترد شده",
+    "reversed": "برگشت خورده",
+}
+
+
+class BadCheckDigit(ValidationError):
+    code = "bad_check_digit"
+
+
+class BadAmount(ValidationError):
+    code = "bad_amount"
+
+
+@dataclass(frozen=True)
+class PaymentIn:
+    """A payment as a channel reports it; :func:`check_payment` normalises it."""
+
+    channel: str
+    trace: str
+    bill_id: str
+    payment_id: str
+    amount: int
+    paid_on: date
+
+
+def check_payment(p: PaymentIn, *, today: date) -> PaymentIn:
+    """The payment with its IDs normalised, or a :class:`ValidationError` (with a stable code) naming the
+    field that is wrong."""
+    find_channel(p.channel)
+    trace = normalize_digits(p.trace.strip())
+    if not trace or len(trace) > MAX_TRACE or not trace.isprintable() or not trace.isascii():
+        raise ValidationError(
+            f"شماره پیگیری بانک باید ۱ تا {MAX_TRACE} نویسه لاتین باشد", field="trace", detail="bad trace number"
+        )
+    try:
+        bill_id = validate_bill_id(p.bill_id)
+    except ValidationError as exc:
+        raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
+    try:
+        payment_id = validate_payment_id(p.payment_id, bill_id)
+    except ValidationError as exc:
+        raise BadCheckDigit(exc.message_fa, field="payment_id", detail=exc.detail) from exc
+    if not isinstance(p.amount, int) or isinstance(p.amount, bool) or p.amount <= 0:
+        raise BadAmount("مبلغ پرداخت باید عدد صحیح مثبت ریال باشد", field="amount", detail=f"amount {p.amount!r}")
+    if p.paid_on > today:
+        raise ValidationError("تاریخ پرداخت در آینده است", field="paid_on", detail=f"paid_on {p.paid_on} > {today}")
+    return PaymentIn(p.channel, trace, bill_id, payment_id, p.amount, p.paid_on)
+
+
+def cycle_of_payment_id(payment_id: str, today: date) -> int:
+    """The bill cycle (Jalali yyyymm) a payment ID names: its year digit is taken in the latest year not after
+    today's Jalali year."""
+    parts = parse_payment_id(payment_id)
+    year = int(to_jalali(today).year)
+    year -= (year - parts.year_digit) % 10
+    return year * 100 + parts.period
+
+
+@dataclass(frozen=True)
+class Match:
+    subscription_id: int | None
+    bill_ref: int | None
+    reason: str | None  # None when matched
+
+
+def match(session: Session, p: PaymentIn, *, today: date, paid_bills: frozenset[int] = frozenset()) -> Match:
+    """Find the open bill a checked payment pays (see the module's rules)."""
+    sub = session.scalar(select(Subscription.id).where(Subscription.bill_id == p.bill_id))
+    if sub is None:
+        return Match(None, None, "unknown_bill")
+    if parse_payment_id(p.payment_id).amount != p.amount:
+        return Match(sub, None, "amount_mismatch")
+    bill = session.scalar(
+        select(Bill.id).where(
+            Bill.cycle == cycle_of_payment_id(p.payment_id, today),
+            Bill.subscription_id == sub,
+            Bill.payment_id == p.payment_id,
+            Bill.state == "rated",
+            Bill.run_id.in_(select(BillRun.id).where(BillRun.state == "issued")),
+        )
+    )
+    if bill is None or bill in paid_bills or _paid(session, bill):
+        return Match(sub, None, "no_open_bill")
+    return Match(sub, bill, None)
+
+
+def _paid(session: Session, bill_ref: int) -> bool:
+    return bool(session.scalar(select(exists().where(Payment.bill_ref == bill_ref, Payment.status.in_(PAID_STATES)))))
+
+
+@dataclass(frozen=True)
+class Received:
+    payment: Payment
+    duplicate: bool  # the same trace from the same channel had already arrived: nothing new was posted
+
+
+def receive_payment(session: Session, *, principal: Principal, clock: Clock, payment: PaymentIn) -> Received:
+    """Post one payment exactly once (see the module's rules). Safe when the same notification arrives on
+    several connections at once: the unique (channel, trace) lets one of them post it."""
+    principal.require(P.PAYMENTS_RECEIVE)
+    p = check_payment(payment, today=clock.today())
+    earlier = _existing(session, p)
+    if earlier is not None:
+        return Received(earlier, True)
+    found = match(session, p, today=clock.today())
+    row = Payment(
+        channel=p.channel,
+        trace=p.trace,
+        bill_id=p.bill_id,
+        payment_id=p.payment_id,
+        amount=p.amount,
+        paid_on=p.paid_on,
+        received_at=clock.now(),
+        actor=principal.username,
+        status="suspense" if found.reason else "posted",
+        reason=found.reason,
+        subscription_id=found.subscription_id,
+        bill_ref=found.bill_ref,
+        to_credit=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        earlier = _existing(session, p)
+        if earlier is None:
+            raise
+        return Received(earlier, True)
+    if found.reason is None and found.bill_ref is not None and _paid_by_other(session, found.bill_ref, row.id):
+        row.status, row.reason, row.bill_ref = "suspense", "no_open_bill", None
+    if row.status == "posted":
+        assert row.subscription_id is not None
+        owed = lock_balance(session, row.subscription_id, L.RECEIVABLE)
+        row.to_credit = max(0, p.amount - max(owed, 0))
+        entry = L.payment_entry(row.subscription_id, p.amount, p.channel, to_credit=row.to_credit, memo=_memo(row))
+    else:
+        entry = L.suspense_entry(p.amount, p.channel, memo=_memo(row))
+    row.entry_id = post(
+        session,
+        entry=L.with_document(entry, "payment", row.id),
+        actor=principal.username,
+        at=clock.now(),
+        on=clock.today(),
+        source=("payment", row.id),
+    )
+    session.flush()
+    return Received(row, False)
+
+
+def _paid_by_other(session: Session, bill_ref: int, own: int) -> bool:
+    """Whether another payment (committed, or earlier in this transaction) already paid the bill."""
+    return bool(
+        session.scalar(
+            select(exists().where(Payment.bill_ref == bill_ref, Payment.status.in_(PAID_STATES), Payment.id != own))
+        )
+    )
+
+
+def _existing(session: Session, p: PaymentIn) -> Payment | None:
+    return session.scalar(select(Payment).where(Payment.channel == p.channel, Payment.trace == p.trace))
+
+
+def _memo(row: Payment) -> str:
+    return f"پرداخت {row.channel} پیگیری {row.trace}"
+
+
+# ------------------------------------------------------------------------------------- inquiry
+
+
+@dataclass(frozen=True)
+class OpenBill:
+    bill_ref: int
+    cycle: int
+    payable: int
+    payment_id: str
+    issued_on: date | None
+    due_on: date | None
+
+
+@dataclass(frozen=True)
+class Inquiry:
+    """What a bank shows before it takes a payment: the subscription's unpaid bills (oldest first), each with
+    its payment ID, and what the subscription owes in all (``balances.receivable``)."""
+
+    bill_id: str
+    subscription_id: int
+    subscription_number: str
+    balances: Balances
+    open_bills: list[OpenBill]
+
+    @property
+    def amount_due(self) -> int:
+        return max(self.balances.receivable, 0)
+
+
+def inquiry(session: Session, *, principal: Principal, bill_id: str) -> Inquiry:
+    principal.require(P.PAYMENTS_RECEIVE)
+    try:
+        bill_id = validate_bill_id(bill_id)
+    except ValidationError as exc:
+        raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
+    sub = session.execute(
+        select(Subscription.id, Subscription.subscription_number).where(Subscription.bill_id == bill_id)
+    ).first()
+    if sub is None:
+        raise NotFound("اشتراکی با این شناسه قبض نیست", detail=f"no subscription with bill id {bill_id}")
+    rows = session.execute(
+        select(Bill.id, Bill.cycle, Bill.payable, Bill.payment_id, BillRun.issued_on, BillRun.due_on)
+        .join(BillRun, BillRun.id == Bill.run_id)
+        .where(
+            Bill.subscription_id == sub.id,
+            Bill.state == "rated",
+            BillRun.state == "issued",
+            Bill.payable > 0,
+            ~exists().where(Payment.bill_ref == Bill.id, Payment.status.in_(PAID_STATES)),
+        )
+        .order_by(Bill.cycle)
+    ).all()
+    return Inquiry(
+        bill_id=bill_id,
+        subscription_id=sub.id,
+        subscription_number=sub.subscription_number,
+        balances=balances(session, sub.id),
+        open_bills=[OpenBill(r.id, r.cycle, r.payable, r.payment_id, r.issued_on, r.due_on) for r in rows],
+    )
+
+
+# ------------------------------------------------------------------------------------- suspense, bounces
+
+
+def _payment(session: Session, payment_row: int) -> Payment:
+    row = session.get(Payment, payment_row, with_for_update=True)
+    if row is None:
+        raise NotFound("پرداخت پیدا نشد", detail=f"no payment {payment_row}")
+    return row
+
+
+def _finish(session: Session, row: Payment, *, principal: Principal, clock: Clock, status: str, note: str) -> None:
+    before = {"status": row.status, "subscription_id": row.subscription_id}
+    row.status = status
+    row.resolved_by = principal.username
+    row.resolved_at = clock.now()
+    row.note = note[:200] or None
+    audit.record(
+        session,
+        actor=principal.username,
+        action=f"payment.{status}",
+        subject_type="payment",
+        subject_id=row.id,
+        at=clock.now(),
+        before=before,
+        after={"status": status, "subscription_id": row.subscription_id, "note": row.note},
+    )
+    session.flush()
+
+
+def resolve_suspense(
+    session: Session, *, principal: Principal, clock: Clock, payment_row: int, subscription_id: int, note: str = ""
+) -> Payment:
+    """Give a suspended payment to a subscription: ``Dr suspense``, ``Cr receivable`` up to what it owes and
+    ``Cr customer credit`` for the rest."""
+    principal.require(P.PAYMENTS_MANAGE)
+    row = _payment(session, payment_row)
+    if row.status != "suspense":
+        raise InvalidTransition("فقط پرداخت معلق را می‌توان تعیین تکلیف کرد", detail=f"payment is {row.status}")
+    if session.get(Subscription, subscription_id) is None:
+        raise ValidationError("اشتراک پیدا نشد", field="subscription_id")
+    owed = lock_balance(session, subscription_id, L.RECEIVABLE)
+    to_receivable = min(row.amount, max(owed, 0))
+    postings = [
+        L.Posting(L.SUSPENSE, row.amount),
+        L.Posting(L.receivable(subscription_id), -to_receivable, "payment", row.id),
+        L.Posting(L.customer_credit(subscription_id), -(row.amount - to_receivable), "payment", row.id),
+    ]
+    entry = L.check(
+        L.Entry(L.EntryKind.SUSPENSE, tuple(x for x in postings if x.amount), f"تعیین تکلیف وجه معلق {row.trace}")
+    )
+    post(session, entry=entry, actor=principal.username, at=clock.now(), on=clock.today(), source=("payment", row.id))
+    row.subscription_id = subscription_id
+    row.to_credit = row.amount - to_receivable
+    _finish(session, row, principal=principal, clock=clock, status="resolved", note=note)
+    return row
+
+
+def refund_suspense(
+    session: Session, *, principal: Principal, clock: Clock, payment_row: int, note: str = ""
+) -> Payment:
+    """Return a suspended payment to its payer through its channel: ``Dr suspense``, ``Cr bank clearing``."""
+    principal.require(P.PAYMENTS_MANAGE)
+    row = _payment(session, payment_row)
+    if row.status != "suspense":
+        raise InvalidTransition("فقط پرداخت معلق را می‌توان مسترد کرد", detail=f"payment is {row.status}")
+    entry = L.Entry(
+        L.EntryKind.SUSPENSE,
+        (L.Posting(L.SUSPENSE, row.amount), L.Posting(L.bank_clearing(row.channel), -row.amount)),
+        f"استرداد وجه معلق {row.trace}",
+    )
+    post(session, entry=entry, actor=principal.username, at=clock.now(), on=clock.today(), source=("payment", row.id))
+    _finish(session, row, principal=principal, clock=clock, status="refunded", note=note)
+    return row
+
+
+def reverse_payment(
+    session: Session, *, principal: Principal, clock: Clock, payment_row: int, note: str = ""
+) -> Payment:
+    """A bounced payment: undo it. The bank clearing account gives the money back; the subscription owes it
+    again (its customer credit first, as far as that credit is still unused), or suspense gives it back."""
+    principal.require(P.PAYMENTS_MANAGE)
+    row = _payment(session, payment_row)
+    if row.status not in ("posted", "resolved", "suspense"):
+        raise InvalidTransition("این پرداخت برگشت‌پذیر نیست", detail=f"payment is {row.status}")
+    lines: list[L.Posting] = [L.Posting(L.bank_clearing(row.channel), -row.amount)]
+    if row.status == "suspense":
+        lines.append(L.Posting(L.SUSPENSE, row.amount))
+    else:
+        assert row.subscription_id is not None
+        held = -lock_balance(session, row.subscription_id, L.CUSTOMER_CREDIT)
+        from_credit = min(row.to_credit, max(held, 0))
+        lines.append(L.Posting(L.customer_credit(row.subscription_id), from_credit, "payment", row.id))
+        due = clock.today()
+        lines.append(L.Posting(L.receivable(row.subscription_id), row.amount - from_credit, "payment", row.id, due))
+    entry = L.check(L.Entry(L.EntryKind.REVERSAL, tuple(x for x in lines if x.amount), f"برگشت پرداخت {row.trace}"))
+    post(
+        session,
+        entry=entry,
+        actor=principal.username,
+        at=clock.now(),
+        on=clock.today(),
+        source=("payment", row.id),
+        reverses=row.entry_id,
+    )
+    _finish(session, row, principal=principal, clock=clock, status="reversed", note=note)
+    return row
