@@ -136,9 +136,9 @@ def _fail(exc: BarqError) -> None:
 
 
 def _register_plugins() -> None:
-    from barq.cli import billing, check_id, demo, reading_orders, reads, tariff
+    from barq.cli import billing, check_id, demo, payments, reading_orders, reads, tariff
 
-    for module in (billing, check_id, demo, tariff, reading_orders, reads):
+    for module in (billing, check_id, demo, tariff, reading_orders, reads, payments):
         module.register(app)
 
 

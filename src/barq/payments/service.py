@@ -74,8 +74,9 @@ class PaymentIn:
 
 def check_payment(p: PaymentIn, *, today: date) -> PaymentIn:
     """The payment with its IDs normalised, or a :class:`ValidationError` (with a stable code) naming the
-    field that is wrong."""
-    find_channel(p.channel)
+    field that is wrong. At the counter the payment ID may be empty: a payment on account (علی‌الحساب) of
+    any amount toward what the subscription owes."""
+    on_account = find_channel(p.channel).kind == "counter" and not p.payment_id.strip()
     trace = normalize_digits(p.trace.strip())
     if not trace or len(trace) > MAX_TRACE or not trace.isprintable() or not trace.isascii():
         raise ValidationError(
@@ -86,7 +87,7 @@ def check_payment(p: PaymentIn, *, today: date) -> PaymentIn:
     except ValidationError as exc:
         raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
     try:
-        payment_id = validate_payment_id(p.payment_id, bill_id)
+        payment_id = "" if on_account else validate_payment_id(p.payment_id, bill_id)
     except ValidationError as exc:
         raise BadCheckDigit(exc.message_fa, field="payment_id", detail=exc.detail) from exc
     if not isinstance(p.amount, int) or isinstance(p.amount, bool) or p.amount <= 0:
@@ -113,10 +114,13 @@ class Match:
 
 
 def match(session: Session, p: PaymentIn, *, today: date, paid_bills: frozenset[int] = frozenset()) -> Match:
-    """Find the open bill a checked payment pays (see the module's rules)."""
+    """Find the open bill a checked payment pays (see the module's rules); a payment on account pays the
+    subscription, no bill."""
     sub = session.scalar(select(Subscription.id).where(Subscription.bill_id == p.bill_id))
     if sub is None:
         return Match(None, None, "unknown_bill")
+    if not p.payment_id:
+        return Match(sub, None, None)
     if parse_payment_id(p.payment_id).amount != p.amount:
         return Match(sub, None, "amount_mismatch")
     bill = session.scalar(

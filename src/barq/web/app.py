@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import barq.tables  # noqa: F401  (every table known before the first query)
 from barq.api.errors import problem_response, validation_problem
+from barq.api.payments import router as payments_api_router
 from barq.api.quote import router as quote_api_router
 from barq.api.reading_orders import router as reading_orders_api_router
 from barq.api.reads import router as reads_api_router
@@ -32,11 +33,14 @@ from barq.web.routes import (
     home,
     login,
     meters,
+    payments,
+    portal,
     premises,
     public,
     reader,
     reading_routes,
     reads,
+    receivables,
     scorecards,
     selfread,
     subscriptions,
@@ -78,6 +82,7 @@ def create_app(
     app.include_router(reading_orders_api_router)
     app.include_router(reads_api_router)
     app.include_router(self_read_api_router)
+    app.include_router(payments_api_router)
     for module in (
         login,
         home,
@@ -95,6 +100,9 @@ def create_app(
         scorecards,
         reader,
         selfread,
+        payments,
+        portal,
+        receivables,
     ):
         app.include_router(module.router)
 
