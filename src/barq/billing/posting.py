@@ -11,63 +11,73 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from barq.db import fetch_int_columns
 from barq.errors import ValidationError
 from barq.ledger import postings as L
-from barq.ledger.service import Column, balances_many, post, post_bulk
+from barq.ledger.service import post, post_selected
 
-_TAX_LINES = {"levy": L.LEVY_PAYABLE, "vat": L.VAT_PAYABLE, "insurance": L.INSURANCE_PAYABLE}
 FEE_ACCOUNTS = {"connection": L.CONNECTION_REVENUE, "service": L.SERVICE_FEE_REVENUE}
 
 
 def post_run_bills(
     session: Session, *, run_id: int, cycle: int, on: date, due: date, actor: str, at: datetime
 ) -> int | None:
-    """Post the run's rated bills (called by ``approve_bill_run`` in its transaction); returns the entry id."""
+    """Post the run's rated bills (called by ``approve_bill_run`` in its transaction); returns the entry id.
+    The per-bill postings are selected from the bill rows inside the database."""
     where = f"FROM bill WHERE cycle = {int(cycle)} AND run_id = {int(run_id)} AND state = 'rated'"
-    subs, ids, payable, carry_delta, total = fetch_int_columns(
-        session, ["subscription_id", "id", "payable", "carry_out - carry_in", "total"], where
+    total, levy, vat, insurance = (
+        int(v or 0)
+        for v in session.execute(text(f"SELECT SUM(total), SUM(levy), SUM(vat), SUM(insurance) {where}")).one()
     )
-    if not len(ids):
-        return None
-    sums = session.execute(text(f"SELECT SUM(levy), SUM(vat), SUM(insurance) {where}")).one()
-    taxes = {code: int(v or 0) for code, v in zip(_TAX_LINES, sums, strict=True)}
-    energy = int(total.sum()) - sum(taxes.values())
-    entry = post_bulk(
+    entry = post_selected(
         session,
         kind=L.EntryKind.BILL,
-        columns=[
-            Column(L.RECEIVABLE, subs, payable, "bill", ids, due),
-            Column(L.ROUNDING_CARRY, subs, carry_delta, "bill", ids),
+        select_sql=(
+            f"SELECT '{L.RECEIVABLE}' AS account, subscription_id, payable AS amount, 'bill' AS doc_type, "
+            f"id AS doc_id, :due AS due_on {where} UNION ALL "
+            f"SELECT '{L.ROUNDING_CARRY}', subscription_id, carry_out - carry_in, 'bill', id, NULL {where}"
+        ),
+        params={"due": due},
+        others=[
+            L.Posting(L.ENERGY_REVENUE, -(total - levy - vat - insurance)),
+            L.Posting(L.LEVY_PAYABLE, -levy),
+            L.Posting(L.VAT_PAYABLE, -vat),
+            L.Posting(L.INSURANCE_PAYABLE, -insurance),
         ],
-        others=[L.Posting(L.ENERGY_REVENUE, -energy), *(L.Posting(a, -taxes[c]) for c, a in _TAX_LINES.items())],
         actor=actor,
         at=at,
         on=on,
         memo=f"صدور صورتحساب‌های دوره {cycle}",
         source=("bill_run", run_id),
     )
-    apply_credits(session, subscription_ids=np.unique(subs), actor=actor, at=at, on=on)
+    apply_credits(session, actor=actor, at=at, on=on)
     return entry
 
 
-def apply_credits(session: Session, *, subscription_ids: np.ndarray, actor: str, at: datetime, on: date) -> None:
-    """Settle what each subscription owes from the credit it holds (an earlier overpayment), set-based."""
-    credit = -balances_many(session, subscription_ids, L.CUSTOMER_CREDIT)
-    owed = balances_many(session, subscription_ids, L.RECEIVABLE)
-    take = np.minimum(np.maximum(credit, 0), np.maximum(owed, 0))
-    used = take > 0
-    if not used.any():
-        return
-    subs, take = subscription_ids[used], take[used]
-    post_bulk(
+def apply_credits(
+    session: Session, *, actor: str, at: datetime, on: date, subscription_id: int | None = None
+) -> int | None:
+    """Settle what subscriptions owe from the credit they hold (earlier overpayments), set-based: every
+    subscription holding both, or only ``subscription_id``."""
+    least = "MIN" if session.get_bind().dialect.name == "sqlite" else "LEAST"
+    only = f"AND c.subscription_id = {int(subscription_id)}" if subscription_id is not None else ""
+    pairs = (
+        f"FROM ledger_balance c JOIN ledger_balance r ON r.subscription_id = c.subscription_id "
+        f"AND r.account = '{L.RECEIVABLE}' WHERE c.account = '{L.CUSTOMER_CREDIT}' AND c.amount < 0 "
+        f"AND r.amount > 0 {only}"
+    )
+    take = f"{least}(-c.amount, r.amount)"
+    return post_selected(
         session,
         kind=L.EntryKind.CREDIT,
-        columns=[Column(L.CUSTOMER_CREDIT, subs, take, "credit"), Column(L.RECEIVABLE, subs, -take, "credit")],
+        select_sql=(
+            f"SELECT '{L.CUSTOMER_CREDIT}' AS account, c.subscription_id, {take} AS amount, 'credit' AS doc_type, "
+            f"CAST(NULL AS BIGINT) AS doc_id, CAST(NULL AS DATE) AS due_on {pairs} UNION ALL "
+            f"SELECT '{L.RECEIVABLE}', c.subscription_id, -{take}, 'credit', NULL, NULL {pairs}"
+        ),
+        params={},
         actor=actor,
         at=at,
         on=on,
@@ -103,5 +113,5 @@ def post_fee(
         memo,
     )
     entry_id = post(session, entry=entry, actor=actor, at=at, on=on, source=("fee", doc_id) if doc_id else None)
-    apply_credits(session, subscription_ids=np.array([subscription_id], dtype=np.int64), actor=actor, at=at, on=on)
+    apply_credits(session, actor=actor, at=at, on=on, subscription_id=subscription_id)
     return entry_id

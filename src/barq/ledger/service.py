@@ -204,6 +204,7 @@ def post_bulk(
             detail=f"bulk entry does not balance: off by {off}",
         )
     count = sum(len(c.amounts) for c in kept) + len(rest)
+    after = _last_posting(session)
     entry_id = _stamp(
         session,
         kind=str(kind),
@@ -224,44 +225,116 @@ def post_bulk(
             for s, a, d in zip(col.subscription_ids.tolist(), col.amounts.tolist(), docs, strict=True)
         )
     bulk_insert(session, "ledger_posting", POSTING_COLUMNS, rows)
-    _move_balances(session, kept)
+    _move_balances(session, entry_id, after)
     return entry_id
 
 
-def _move_balances(session: Session, columns: Sequence[Column]) -> None:
-    """Add each column's amounts to the stored balances, set-based through a temporary table."""
-    sqlite = session.get_bind().dialect.name == "sqlite"
-    delta: list[tuple[int, str, int]] = []
-    for col in columns:
-        ids, inverse = np.unique(col.subscription_ids, return_inverse=True)
-        sums = np.zeros(len(ids), dtype=np.int64)
-        np.add.at(sums, inverse, col.amounts)
-        delta.extend(zip(ids.tolist(), [col.account] * len(ids), sums.tolist(), strict=True))
-    if not delta:
-        return
-    if sqlite:
-        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS ledger_delta (subscription_id, account, amount)"))
-    else:
-        session.execute(
-            text(
-                "CREATE TEMP TABLE IF NOT EXISTS ledger_delta "
-                "(subscription_id bigint, account varchar(20), amount bigint) ON COMMIT DELETE ROWS"
+def post_selected(
+    session: Session,
+    *,
+    kind: EntryKind,
+    select_sql: str,
+    params: dict[str, Any],
+    others: Sequence[Posting] = (),
+    actor: str,
+    at: datetime,
+    on: date,
+    memo: str = "",
+    source: tuple[str, int] | None = None,
+) -> int | None:
+    """Write one entry whose per-subscription postings a query selects, inside the database (no row comes
+    to Python): a million-line entry from rows another capability has just written (a bank file's payments,
+    a run's bills). ``select_sql`` yields the columns ``account, subscription_id, amount, doc_type, doc_id,
+    due_on``; zero amounts are left out. The accounts and the balance are checked before anything is written.
+    """
+    rest = [p for p in others if p.amount != 0]
+    for p in rest:
+        check(Entry(kind, (p, Posting(p.account, -p.amount))))
+    count = len(rest)
+    total = sum(p.amount for p in rest)
+    debit = sum(p.amount for p in rest if p.amount > 0)
+    for account, n, amount, positive in session.execute(
+        text(
+            "SELECT account, COUNT(*), SUM(amount), SUM(CASE WHEN amount > 0 THEN amount ELSE 0 END) "
+            f"FROM ({select_sql}) x WHERE amount <> 0 GROUP BY account"
+        ),
+        params,
+    ):
+        if CHART.get(account) is None or CHART[account].scope != "subscription":
+            raise ValidationError(
+                "حساب باید حساب مشترک باشد", field="account", detail=f"not per-subscription: {account}"
             )
+        count, total, debit = count + int(n), total + int(amount), debit + int(positive)
+    if count == 0:
+        return None
+    if total != 0:
+        raise ValidationError(
+            "سند حسابداری تراز نیست: جمع بدهکار و بستانکار برابر نیست",
+            field="postings",
+            detail=f"entry does not balance: off by {total}",
         )
-    session.execute(text("DELETE FROM ledger_delta"))  # an earlier entry of the same transaction
-    bulk_insert(session, "ledger_delta", ("subscription_id", "account", "amount"), delta)
-    if not sqlite:
-        session.execute(text("ANALYZE ledger_delta"))
+    after = _last_posting(session)
+    entry_id = _stamp(
+        session,
+        kind=str(kind),
+        actor=actor,
+        at=at,
+        on=on,
+        memo=memo,
+        source=source,
+        reverses=None,
+        debit_total=debit,
+        count=count,
+    )
+    bulk_insert(session, "ledger_posting", POSTING_COLUMNS, [_posting_row(entry_id, p) for p in rest])
     session.execute(
         text(
-            "UPDATE ledger_balance SET amount = ledger_balance.amount + d.amount FROM ledger_delta d "
+            "INSERT INTO ledger_posting (entry_id, account, subscription_id, amount, doc_type, doc_id, due_on) "
+            f"SELECT :entry_id, account, subscription_id, amount, doc_type, doc_id, due_on FROM ({select_sql}) x "
+            "WHERE amount <> 0"
+        ),
+        {**params, "entry_id": entry_id},
+    )
+    _move_balances(session, entry_id, after)
+    return entry_id
+
+
+def _last_posting(session: Session) -> int:
+    return int(session.scalar(select(func.max(LedgerPosting.id))) or 0)
+
+
+def _move_balances(session: Session, entry_id: int, after: int) -> None:
+    """Add an entry's per-subscription postings to the stored balances, set-based. Its postings have ids above
+    ``after`` (the last posting id before it was written), which keeps the scan to them."""
+    delta = (
+        "SELECT subscription_id, account, SUM(amount) AS total FROM ledger_posting "
+        f"WHERE id > {int(after)} AND entry_id = {int(entry_id)} AND subscription_id IS NOT NULL "
+        "GROUP BY subscription_id, account"
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO ledger_balance (subscription_id, account, amount) "
+                f"SELECT subscription_id, account, total FROM ({delta}) WHERE true "
+                "ON CONFLICT (subscription_id, account) DO UPDATE SET amount = ledger_balance.amount + excluded.amount"
+            )
+        )
+        return
+    # PostgreSQL: an UPDATE … FROM and an INSERT of the new ones is faster than ON CONFLICT for a million rows
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS ledger_delta AS {delta} WITH NO DATA"))
+    session.execute(text("TRUNCATE ledger_delta"))
+    session.execute(text(f"INSERT INTO ledger_delta {delta}"))
+    session.execute(text("ANALYZE ledger_delta"))
+    session.execute(
+        text(
+            "UPDATE ledger_balance SET amount = ledger_balance.amount + d.total FROM ledger_delta d "
             "WHERE ledger_balance.subscription_id = d.subscription_id AND ledger_balance.account = d.account"
         )
     )
     session.execute(
         text(
             "INSERT INTO ledger_balance (subscription_id, account, amount) "
-            "SELECT d.subscription_id, d.account, d.amount FROM ledger_delta d WHERE NOT EXISTS "
+            "SELECT d.subscription_id, d.account, d.total FROM ledger_delta d WHERE NOT EXISTS "
             "(SELECT 1 FROM ledger_balance b WHERE b.subscription_id = d.subscription_id AND b.account = d.account)"
         )
     )
