@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
-from barq.db import bulk_insert
+from barq.db import bulk_insert, fetch_int_columns
 from barq.errors import ValidationError
 from barq.ledger.models import LedgerBalance, LedgerEntry, LedgerPosting
 from barq.ledger.postings import (
@@ -484,55 +484,73 @@ class VerifyReport:
         )
 
 
+VERIFY_CHUNK = 4_000_000
+
+
+def _code_name(codes: list[str], index: int) -> str:
+    return codes[index] if 0 <= index < len(codes) else "(unknown account)"
+
+
 def verify(session: Session, *, limit: int = 100) -> VerifyReport:
     """Prove the ledger from its postings: each entry sums to zero and has all its postings, the whole
     ledger sums to zero, no posting lacks an entry, and every stored balance equals the sum of its postings.
-    Up to ``limit`` differences of each kind are listed."""
-    report = VerifyReport()
-    per_entry = (
-        "SELECT p.entry_id, SUM(p.amount) AS total, COUNT(*) AS n, "
-        "SUM(CASE WHEN p.amount > 0 THEN p.amount ELSE 0 END) AS debit FROM ledger_posting p GROUP BY p.entry_id"
-    )
-    report.entries = int(session.scalar(text("SELECT COUNT(*) FROM ledger_entry")) or 0)
-    report.unbalanced_entries = [
-        (int(e), int(t))
-        for e, t in session.execute(text(f"SELECT entry_id, total FROM ({per_entry}) x WHERE total <> 0 LIMIT {limit}"))
-    ]
-    report.incomplete_entries = [
-        int(e)
-        for (e,) in session.execute(
-            text(
-                f"SELECT e.id FROM ledger_entry e LEFT JOIN ({per_entry}) x ON x.entry_id = e.id "
-                f"WHERE COALESCE(x.n, 0) <> e.posting_count OR COALESCE(x.debit, 0) <> e.debit_total LIMIT {limit}"
-            )
+    Up to ``limit`` differences of each kind are listed.
+
+    The postings are read column-wise in id ranges and summed in numpy (per entry, and per subscription and
+    account), which is several times faster than the same GROUP BYs in either database."""
+    codes = list(CHART)
+    code_of = "CASE account " + " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(codes)) + " ELSE -1 END"
+    e_ids, e_count, e_debit = fetch_int_columns(session, ["id", "posting_count", "debit_total"], "FROM ledger_entry")
+    top = int(e_ids.max()) + 1 if len(e_ids) else 1
+    last = _last_posting(session)
+    per_total = np.zeros(top, dtype=np.int64)
+    per_count = np.zeros(top, dtype=np.int64)
+    per_debit = np.zeros(top, dtype=np.int64)
+    known = np.zeros(top, dtype=bool)
+    known[e_ids] = True
+    report = VerifyReport(entries=len(e_ids))
+    keys: list[I64] = []
+    sums: list[I64] = []
+    for lo in range(0, last, VERIFY_CHUNK):
+        entry, amount, sub, acct = fetch_int_columns(
+            session,
+            ["entry_id", "amount", "COALESCE(subscription_id, 0)", code_of],
+            f"FROM ledger_posting WHERE id > {lo} AND id <= {lo + VERIFY_CHUNK}",
         )
-    ]
-    report.orphan_postings = int(
-        session.scalar(
-            text(
-                "SELECT COUNT(*) FROM ledger_posting p WHERE NOT EXISTS "
-                "(SELECT 1 FROM ledger_entry e WHERE e.id = p.entry_id)"
-            )
-        )
-        or 0
-    )
-    report.postings, report.ledger_total = (
-        int(v or 0) for v in session.execute(text("SELECT COUNT(*), SUM(amount) FROM ledger_posting")).one()
-    )
-    report.balances = int(session.scalar(text("SELECT COUNT(*) FROM ledger_balance")) or 0)
-    sums = (
-        "SELECT subscription_id, account, SUM(amount) AS total FROM ledger_posting "
-        "WHERE subscription_id IS NOT NULL GROUP BY subscription_id, account"
-    )
+        report.postings += len(entry)
+        report.ledger_total += int(amount.sum())
+        inside = (entry >= 0) & (entry < top)
+        inside[inside] = known[entry[inside]]
+        report.orphan_postings += int((~inside).sum())
+        e, a = entry[inside], amount[inside]
+        np.add.at(per_total, e, a)
+        np.add.at(per_count, e, 1)
+        np.add.at(per_debit, e, np.maximum(a, 0))
+        mine = sub > 0
+        k, inverse = np.unique(sub[mine] * 64 + acct[mine] + 1, return_inverse=True)
+        total = np.zeros(len(k), dtype=np.int64)
+        np.add.at(total, inverse, amount[mine])
+        keys.append(k)
+        sums.append(total)
+    off = np.flatnonzero(per_total[e_ids] != 0)
+    report.unbalanced_entries = [(int(e_ids[i]), int(per_total[e_ids[i]])) for i in off[:limit]]
+    bad = np.flatnonzero((per_count[e_ids] != e_count) | (per_debit[e_ids] != e_debit))
+    report.incomplete_entries = [int(e_ids[i]) for i in bad[:limit]]
+    # every (subscription, account) sum of postings against the stored balance
+    all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    k, inverse = np.unique(all_keys, return_inverse=True)
+    posted = np.zeros(len(k), dtype=np.int64)
+    np.add.at(posted, inverse, np.concatenate(sums) if sums else np.zeros(0, dtype=np.int64))
+    b_sub, b_acct, b_amount = fetch_int_columns(session, ["subscription_id", code_of, "amount"], "FROM ledger_balance")
+    report.balances = len(b_sub)
+    b_key = b_sub * 64 + b_acct + 1
+    union = np.union1d(k, b_key)
+    stored = np.zeros(len(union), dtype=np.int64)
+    summed = np.zeros(len(union), dtype=np.int64)
+    stored[np.searchsorted(union, b_key)] = b_amount
+    summed[np.searchsorted(union, k)] = posted
+    differ = np.flatnonzero(stored != summed)[:limit]
     report.balance_differences = [
-        (int(s), str(a), int(stored), int(total))
-        for s, a, stored, total in session.execute(
-            text(
-                f"SELECT COALESCE(b.subscription_id, x.subscription_id), COALESCE(b.account, x.account), "
-                f"COALESCE(b.amount, 0), COALESCE(x.total, 0) FROM ledger_balance b "
-                f"FULL OUTER JOIN ({sums}) x ON x.subscription_id = b.subscription_id AND x.account = b.account "
-                f"WHERE COALESCE(b.amount, 0) <> COALESCE(x.total, 0) LIMIT {limit}"
-            )
-        )
+        (int(union[i] // 64), _code_name(codes, int(union[i] % 64) - 1), int(stored[i]), int(summed[i])) for i in differ
     ]
     return report
