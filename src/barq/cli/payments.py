@@ -16,7 +16,7 @@ from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker, transaction
 from barq.errors import BarqError
 from barq.ledger.service import verify
-from barq.payments.files import BankFileRefused, receive_bank_file
+from barq.payments.files import CHUNK, BankFileRefused, receive_bank_file
 from barq.settings import get_settings
 
 out = Console()
@@ -33,6 +33,7 @@ def post_payments_command(
     file: Annotated[Path, typer.Argument(help="The bank's CSV file (docs/bank-files.md)")],
     bank: Annotated[str, typer.Option(help="The bank's code, as in data/banks.toml")],
     user: Annotated[str | None, typer.Option("--as", help="Post as this user; default: system")] = None,
+    chunk_size: Annotated[int, typer.Option(help="Payments per transaction", min=1)] = CHUNK,
 ) -> None:
     """Post a bank file exactly once: the same file again posts nothing, and a run that was stopped is finished
     by running the same file again."""
@@ -61,7 +62,14 @@ def post_payments_command(
                 progress.update(task, completed=done, total=total, description="posting payments")
 
             result = receive_bank_file(
-                factory, principal=principal, clock=clock, bank=bank, data=data, filename=file.name, progress=step
+                factory,
+                principal=principal,
+                clock=clock,
+                bank=bank,
+                data=data,
+                filename=file.name,
+                progress=step,
+                chunk_size=chunk_size,
             )
     except BankFileRefused as exc:
         err.print(f"[red]{exc.detail}[/red]")
