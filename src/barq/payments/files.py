@@ -149,11 +149,8 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
     pay_ok = _digit_strings(pays, lines, "payment_id", "شناسه پرداخت", refuse)
     amount = np.zeros(len(lines), dtype=np.int64)
     for i, a in enumerate(amounts_s):
-        try:
-            value = int(a)
-        except ValueError:
-            value = 0
-        if value <= 0 or value >= 10**15:
+        value = int(a) if a.isascii() and a.isdigit() and len(a) <= 15 else 0
+        if value <= 0:
             refuse(lines[i], "amount", "مبلغ باید عدد صحیح مثبت ریال باشد")
         else:
             amount[i] = value
@@ -422,7 +419,18 @@ def _reserve_ids(session: Session, n: int) -> list[int]:
     )
 
 
-def receive_bank_file(
+@dataclass(frozen=True)
+class OpenedFile:
+    """A checked file and its batch row, ready for :func:`post_bank_file`; ``parsed`` is None when the same
+    file had been posted before (``result`` then says what it did)."""
+
+    batch_id: int
+    bank: str
+    parsed: Parsed | None
+    result: FileResult | None
+
+
+def open_bank_file(
     factory: sessionmaker[Session],
     *,
     principal: Principal,
@@ -430,23 +438,21 @@ def receive_bank_file(
     bank: str,
     data: bytes,
     filename: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    chunk_size: int = CHUNK,
-) -> FileResult:
-    """Validate, match and post a bank file (see the module docstring); returns what it did."""
+) -> OpenedFile:
+    """Check a whole file (refusing it with every bad row) and record its batch; nothing is posted yet. A page
+    calls this in the request and :func:`post_bank_file` in the background."""
     principal.require(P.PAYMENTS_RECEIVE)
     find_channel(bank, kind="bank")
     digest = hashlib.sha256(data).hexdigest()
     with factory() as s:
         batch = s.scalar(select(PaymentBatch).where(PaymentBatch.sha256 == digest))
-        if batch is not None and batch.state == "posted":
-            return _result(batch, already=True)
         if batch is not None and batch.bank != bank:
             raise ValidationError(
                 "این فایل پیش‌تر برای بانک دیگری ثبت شده است", field="bank", detail=f"file was sent as {batch.bank}"
             )
+        if batch is not None and batch.state == "posted":
+            return OpenedFile(batch.id, bank, None, _result(batch, already=True))
     parsed = parse_bank_file(data, today=clock.today())
-    n = len(parsed.lines)
     with factory() as s, s.begin():
         batch = s.scalar(select(PaymentBatch).where(PaymentBatch.sha256 == digest))
         if batch is None:
@@ -457,7 +463,7 @@ def receive_bank_file(
                 state="posting",
                 created_by=principal.username,
                 created_at=clock.now(),
-                rows_total=n,
+                rows_total=len(parsed.lines),
                 rows_posted=0,
                 rows_suspense=0,
                 rows_duplicate=0,
@@ -465,7 +471,25 @@ def receive_bank_file(
             )
             s.add(batch)
             s.flush()
-        batch_id = batch.id
+        return OpenedFile(batch.id, bank, parsed, None)
+
+
+def post_bank_file(
+    factory: sessionmaker[Session],
+    *,
+    principal: Principal,
+    clock: Clock,
+    opened: OpenedFile,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = CHUNK,
+) -> FileResult:
+    """Match and post an opened file in chunks (see the module docstring); resumes an earlier attempt."""
+    if opened.parsed is None:
+        assert opened.result is not None
+        return opened.result
+    parsed, batch_id, bank = opened.parsed, opened.batch_id, opened.bank
+    n = len(parsed.lines)
+    with factory() as s, s.begin():
         earlier = _existing_traces(s, bank, parsed.trace)
     # rows to post now: not stored before (by another file, an API notification, or an earlier attempt of
     # this file), and the first of any trace repeated within the file
@@ -502,6 +526,24 @@ def receive_bank_file(
         batch.finished_at = clock.now()
         s.flush()
         return _result(batch, already=False)
+
+
+def receive_bank_file(
+    factory: sessionmaker[Session],
+    *,
+    principal: Principal,
+    clock: Clock,
+    bank: str,
+    data: bytes,
+    filename: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_size: int = CHUNK,
+) -> FileResult:
+    """Validate, match and post a bank file (see the module docstring); returns what it did."""
+    opened = open_bank_file(factory, principal=principal, clock=clock, bank=bank, data=data, filename=filename)
+    return post_bank_file(
+        factory, principal=principal, clock=clock, opened=opened, progress=progress, chunk_size=chunk_size
+    )
 
 
 def _post_chunk(

@@ -27,6 +27,7 @@ from barq.errors import BarqError, HttpError, InternalError, MethodNotAllowed, N
 from barq.rating.book import load_default_library
 from barq.settings import Settings, get_settings
 from barq.web.routes import (
+    bank_files,
     billruns,
     bills,
     customers,
@@ -100,6 +101,7 @@ def create_app(
         scorecards,
         reader,
         selfread,
+        bank_files,
         payments,
         portal,
         receivables,
