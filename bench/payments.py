@@ -169,6 +169,10 @@ def copy(target: str) -> str:
     if target == "sqlite":
         base = OUT / "payments_base.db"
         run = OUT / "payments.db"
+        engine = make_engine(f"sqlite:///{base}")
+        with engine.connect() as conn:  # the copy must hold what is still in the write-ahead log
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
         for suffix in ("", "-wal", "-shm"):
             Path(f"{run}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(base, run)

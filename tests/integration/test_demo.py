@@ -85,7 +85,7 @@ def test_summary_counts(demo: tuple[Engine, DemoSummary]) -> None:
     assert counts["meter_installation"] >= ACCOUNTS
     assert counts["meter"] > counts["meter_installation"]  # spare meters in the store
     assert counts["work_order"] >= 150
-    assert len(summary.logins) == 9
+    assert len(summary.logins) == 10
     with Session(engine) as s:
         # every route has a reader (a user with the reader role), reading at most four routes each
         readers = s.execute(select(Route.reader_id, func.count()).group_by(Route.reader_id)).all()
@@ -93,7 +93,7 @@ def test_summary_counts(demo: tuple[Engine, DemoSummary]) -> None:
         made = s.scalar(
             select(func.count()).select_from(User).where(User.username.like("reader%"), User.username != "reader1")
         )
-        assert counts["user_account"] == 9 + made
+        assert counts["user_account"] == 10 + made
         assert made <= len(readers)  # every reader made for the routes reads at least one
         assert s.scalar(select(func.count()).where(Route.window_end - Route.window_start != 9)) == 0
     assert summary.elapsed_seconds > 0

@@ -1013,6 +1013,7 @@ _DEMO_USERS = (
     _DemoUser("clerk", "زهرا کریمی", ("clerk",), "", "clerk"),
     _DemoUser("revenue", "علی رضایی", ("revenue_clerk",), "", "revenue clerk"),
     _DemoUser("head", "حسین بیرانوند", ("head_of_unit",), "", "head of unit"),
+    _DemoUser("cashier", "مریم امیری", ("cashier",), "district", "cashier at the counter, Khorramabad"),
     _DemoUser("manager", "مجید سپهوند", ("district_manager",), "district", "district manager, Khorramabad only"),
     _DemoUser("reader1", "رضا دریکوند", ("reader",), "contractor1", "meter reader of contractor1's company"),
     _DemoUser("contractor1", "مسعود حسنوند", ("contractor",), "contractor1", "contractor (reading, Khorramabad)"),
