@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(__file__).parent / "data"
     reading_config: Path | None = None
     banks_file: Path | None = None
+    # portal payments (docs/portal-payments.md)
+    payment_gateway: str = "dev"
+    payment_gateway_secret: str = ""
+    public_url: str = ""
 
 
 @lru_cache(maxsize=1)
