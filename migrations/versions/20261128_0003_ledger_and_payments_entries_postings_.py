@@ -85,7 +85,7 @@ def upgrade() -> None:
     op.create_table('payment',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('channel', sa.String(length=16), nullable=False),
-    sa.Column('trace', sa.String(length=40), nullable=False),
+    sa.Column('trace', sa.String(length=40).with_variant(sa.String(length=40, collation='C'), 'postgresql'), nullable=False),
     sa.Column('bill_id', sa.String(length=13), nullable=False),
     sa.Column('payment_id', sa.String(length=13), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),

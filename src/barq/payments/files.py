@@ -103,7 +103,9 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
         body = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BankFileRefused("کدگذاری فایل باید UTF-8 باشد", field="file") from exc
-    reader = csv.reader(body.splitlines())
+    text_lines = body.splitlines()
+    # a plain file (no quotes) is split with str.split, several times faster than the csv module
+    reader = csv.reader(text_lines) if '"' in body else (line.split(",") for line in text_lines)
     header = [h.strip().lower() for h in next(reader, [])]
     missing = [c for c in COLUMNS if c not in header]
     unknown = [h for h in header if h not in COLUMNS]
@@ -130,30 +132,43 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
         if len(errors) < MAX_REPORTED:
             errors.append(RowError(line, column, message))
 
-    lines: list[int] = []
-    cols: list[list[str]] = [[] for _ in COLUMNS]
-    for number, row in enumerate(reader, start=2):
-        if len(row) != width:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            refuse(number, "row", f"{len(row)} ستون دارد؛ {width} ستون لازم است")
-            continue
-        lines.append(number)
-        for k, p in enumerate(pos):
-            cols[k].append(row[p].strip())
-    traces, bills, pays, amounts_s, dates_s = cols
-    for i, t in enumerate(traces):
-        if not t or len(t) > MAX_TRACE or not t.isascii() or not t.isprintable():
-            refuse(lines[i], "trace", f"شماره پیگیری باید ۱ تا {MAX_TRACE} نویسه لاتین باشد")
+    rows = list(reader)
+    sizes = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+    keep = np.flatnonzero(sizes == width)
+    for i in np.flatnonzero(sizes != width).tolist():
+        if sizes[i] > 1 or (sizes[i] == 1 and rows[i][0].strip()):
+            refuse(i + 2, "row", f"{sizes[i]} ستون دارد؛ {width} ستون لازم است")
+    good = rows if len(keep) == len(rows) else [rows[i] for i in keep.tolist()]
+    lines = (keep + 2).tolist()
+    columns = list(zip(*good, strict=True)) if good else [() for _ in range(width)]
+    traces, bills, pays, amounts_s, dates_s = (_stripped(columns[p]) for p in pos)
+    t_len = np.fromiter(map(len, traces), dtype=np.int64, count=len(traces))
+    joined = " ".join(traces)
+    if not (joined.isascii() and joined.isprintable()) or t_len.min(initial=1) < 1 or t_len.max(initial=1) > MAX_TRACE:
+        for i, t in enumerate(traces):
+            if not t or len(t) > MAX_TRACE or not t.isascii() or not t.isprintable():
+                refuse(lines[i], "trace", f"شماره پیگیری باید ۱ تا {MAX_TRACE} نویسه لاتین باشد")
     bill_ok = _digit_strings(bills, lines, "bill_id", "شناسه قبض", refuse)
     pay_ok = _digit_strings(pays, lines, "payment_id", "شناسه پرداخت", refuse)
     amount = np.zeros(len(lines), dtype=np.int64)
-    for i, a in enumerate(amounts_s):
-        value = int(a) if a.isascii() and a.isdigit() and len(a) <= 15 else 0
-        if value <= 0:
+    a_len = np.fromiter(map(len, amounts_s), dtype=np.int64, count=len(amounts_s))
+    joined = ",".join(amounts_s)
+    if (
+        joined.replace(",", "").isdigit()
+        and joined.isascii()
+        and a_len.min(initial=1) >= 1
+        and a_len.max(initial=1) <= 15
+    ):
+        amount = np.fromstring(joined, dtype=np.int64, sep=",") if joined else amount
+        for i in np.flatnonzero(amount <= 0).tolist():
             refuse(lines[i], "amount", "مبلغ باید عدد صحیح مثبت ریال باشد")
-        else:
-            amount[i] = value
+    else:
+        for i, a in enumerate(amounts_s):
+            value = int(a) if a.isascii() and a.isdigit() and len(a) <= 15 else 0
+            if value <= 0:
+                refuse(lines[i], "amount", "مبلغ باید عدد صحیح مثبت ریال باشد")
+            else:
+                amount[i] = value
     paid_on = _dates(dates_s, lines, today, refuse)
     ok = bill_ok & pay_ok
     bill_int = np.zeros(len(lines), dtype=np.int64)
@@ -193,15 +208,33 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
 
 
 def _digit_strings(
-    values: list[str], lines: list[int], column: str, label: str, refuse: Callable[[int, str, str], None]
+    values: Sequence[str], lines: list[int], column: str, label: str, refuse: Callable[[int, str, str], None]
 ) -> NDArray[np.bool_]:
+    """Which values are 6–13 digits after their leading zeros; the others are refused. A column of plain
+    digits without leading zeros is checked at once on the joined string."""
     ok = np.ones(len(values), dtype=bool)
+    size = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    joined = ",".join(values)
+    if (
+        joined.replace(",", "").isdigit()
+        and joined.isascii()
+        and ",0" not in "," + joined
+        and size.min(initial=_ID_MIN) >= _ID_MIN
+        and size.max(initial=_WIDTH) <= _WIDTH
+    ):
+        return ok
     for i, v in enumerate(values):
         n = len(v.lstrip("0"))
         if not (v.isascii() and v.isdigit()) or not _ID_MIN <= n <= _WIDTH:
             refuse(lines[i], column, f"{label} باید {_ID_MIN} تا {_WIDTH} رقم باشد")
             ok[i] = False
     return ok
+
+
+def _stripped(values: Sequence[str]) -> list[str]:
+    """The values without surrounding spaces (checked on the joined column first: usually there are none)."""
+    joined = "".join(values)
+    return [v.strip() for v in values] if " " in joined or "\t" in joined else list(values)
 
 
 def _dates(values: list[str], lines: list[int], today: date, refuse: Callable[[int, str, str], None]) -> list[str]:
@@ -367,13 +400,28 @@ def _match(session: Session, f: Parsed, rows: I64, *, today: date) -> _Matched:
 
 
 def _existing_traces(session: Session, bank: str, traces: list[str]) -> dict[str, int | None]:
-    """Traces of this bank already stored, with the batch that stored each."""
+    """Traces of this bank already stored, with the batch that stored each.
+
+    Banks number their traces in sequence, so the stored traces between the file's smallest and largest are
+    usually few: they are read with one range scan of the (channel, trace) index (in byte order: the column
+    has the C collation on PostgreSQL). When the range holds many more traces than the file, the file's
+    traces are joined in a temporary table instead."""
+    if not traces:
+        return {}
+    bound = {"bank": bank, "lo": min(traces), "hi": max(traces), "cap": 2 * len(traces) + 1}
+    rows = session.execute(
+        text("SELECT trace, batch_id FROM payment WHERE channel = :bank AND trace >= :lo AND trace <= :hi LIMIT :cap"),
+        bound,
+    ).all()
+    if len(rows) < bound["cap"]:
+        wanted = set(traces)
+        return {t: b for t, b in rows if t in wanted}
     sqlite = session.get_bind().dialect.name == "sqlite"
     if sqlite:
         session.execute(text("CREATE TEMP TABLE IF NOT EXISTS incoming_trace (trace TEXT)"))
         session.execute(text("DELETE FROM incoming_trace"))
     else:
-        session.execute(text("CREATE TEMP TABLE IF NOT EXISTS incoming_trace (trace varchar(40))"))
+        session.execute(text('CREATE TEMP TABLE IF NOT EXISTS incoming_trace (trace varchar(40) COLLATE "C")'))
         session.execute(text("TRUNCATE incoming_trace"))
     bulk_insert(session, "incoming_trace", ("trace",), [(t,) for t in traces])
     if not sqlite:
@@ -575,7 +623,8 @@ def _post_chunk(
     )
     ids = _reserve_ids(s, len(part))
     now = clock.now()
-    stamp: object = now if s.get_bind().dialect.name != "sqlite" else now.astimezone(UTC).replace(tzinfo=None)
+    # SQLite keeps UTC datetimes as text: format once, not once a row through the driver's adapter
+    stamp: object = now if s.get_bind().dialect.name != "sqlite" else str(now.astimezone(UTC).replace(tzinfo=None))
     sub = m.subscription[part].tolist()
     ref = m.bill_ref[part].tolist()
     rows = list(

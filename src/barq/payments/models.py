@@ -55,7 +55,8 @@ class Payment(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))  # a bank's code, "counter" or "portal"
-    trace: Mapped[str] = mapped_column(String(40))
+    # byte order on PostgreSQL too, so that a bank file's range of traces is one index range scan
+    trace: Mapped[str] = mapped_column(String(40).with_variant(String(40, collation="C"), "postgresql"))
     bill_id: Mapped[str] = mapped_column(String(13))
     payment_id: Mapped[str] = mapped_column(String(13))
     amount: Mapped[int] = mapped_column(BigInteger)
