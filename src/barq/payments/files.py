@@ -408,12 +408,12 @@ def _existing_traces(session: Session, bank: str, traces: list[str]) -> dict[str
     traces are joined in a temporary table instead."""
     if not traces:
         return {}
-    bound = {"bank": bank, "lo": min(traces), "hi": max(traces), "cap": 2 * len(traces) + 1}
+    cap = 2 * len(traces) + 1
     rows = session.execute(
         text("SELECT trace, batch_id FROM payment WHERE channel = :bank AND trace >= :lo AND trace <= :hi LIMIT :cap"),
-        bound,
+        {"bank": bank, "lo": min(traces), "hi": max(traces), "cap": cap},
     ).all()
-    if len(rows) < bound["cap"]:
+    if len(rows) < cap:
         wanted = set(traces)
         return {t: b for t, b in rows if t in wanted}
     sqlite = session.get_bind().dialect.name == "sqlite"
