@@ -15,10 +15,13 @@ The rules (domain.md §6):
 
 from __future__ import annotations
 
+import re
+import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, and_, bindparam, exists, join, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,10 +32,14 @@ from barq.billing.models import Bill, BillRun
 from barq.calendar import to_jalali
 from barq.clock import Clock
 from barq.connections.models import Subscription
+from barq.connections.service import subscription_scope
+from barq.customers.models import Customer, Premises
 from barq.errors import InvalidTransition, NotFound, ValidationError
 from barq.ids import normalize_digits, parse_payment_id, validate_bill_id, validate_payment_id
 from barq.ledger import postings as L
+from barq.ledger.models import LedgerBalance, LedgerEntry, LedgerPosting
 from barq.ledger.service import Balances, balances, lock_balance, post
+from barq.network.models import District
 from barq.payments.channels import channel as find_channel
 from barq.payments.models import Payment
 
@@ -385,3 +392,310 @@ def reverse_payment(
     )
     _finish(session, row, principal=principal, clock=clock, status="reversed", note=note)
     return row
+
+
+# ------------------------------------------------------------------------------------- the office's pages
+# The payment pages (counter, receipt, payment, suspense, list) read and act through these: the district
+# scope of architecture rule 10, the counter's own checks, and a payment's ledger entries.
+
+
+VIEW_PERMISSIONS = (P.LEDGER_VIEW, P.PAYMENTS_RECEIVE, P.PAYMENTS_MANAGE)
+COUNTER_CHANNEL = "counter"
+_COUNTER_TRACE = re.compile(r"C[0-9]{22}")
+
+
+class UnknownBillId(ValidationError):
+    code = "unknown_bill"
+
+
+def payment_scope(principal: Principal) -> ColumnElement[bool]:
+    """The payments a user may see: every one for a user without a district; for a district's user, the
+    payments given to its district's subscriptions. A payment that names no subscription (suspense, unknown
+    bill ID) is head office's."""
+    if principal.district_id is None:
+        return true()
+    return Payment.subscription_id.in_(select(Subscription.id).where(Subscription.district_id == principal.district_id))
+
+
+def _require_view(principal: Principal) -> None:
+    if not any(principal.can(p) for p in VIEW_PERMISSIONS):
+        principal.require(P.LEDGER_VIEW)
+
+
+def get_payment(session: Session, *, principal: Principal, payment_row: int) -> Payment:
+    """One payment the principal may see (see :func:`payment_scope`), or 404."""
+    _require_view(principal)
+    row = session.scalar(select(Payment).where(Payment.id == payment_row, payment_scope(principal)))
+    if row is None:
+        raise NotFound("پرداخت پیدا نشد", detail=f"no payment {payment_row} in scope")
+    return row
+
+
+def require_payment_in_scope(session: Session, *, principal: Principal, payment_row: int) -> None:
+    """404 unless the principal may see the payment. Reads only its id, so that a verb called next
+    (``resolve_suspense``, ``refund_suspense``, ``reverse_payment``) loads the row itself under its lock
+    rather than finding a stale copy in the session."""
+    _require_view(principal)
+    found = session.scalar(select(Payment.id).where(Payment.id == payment_row, payment_scope(principal)))
+    if found is None:
+        raise NotFound("پرداخت پیدا نشد", detail=f"no payment {payment_row} in scope")
+
+
+def find_subscription(session: Session, *, principal: Principal, number_or_bill_id: str) -> int:
+    """The id of the subscription in the principal's district whose subscription number or bill ID is
+    ``number_or_bill_id`` (Persian digits and separators accepted); a :class:`ValidationError` on
+    ``subscription`` when none or two match."""
+    value = "".join(normalize_digits(number_or_bill_id).split()).replace("-", "")
+    if not value:
+        raise ValidationError("شماره اشتراک یا شناسه قبض را وارد کنید", field="subscription")
+    ids = list(
+        session.scalars(
+            select(Subscription.id)
+            .where(
+                or_(Subscription.subscription_number == value, Subscription.bill_id == value),
+                subscription_scope(principal),
+            )
+            .limit(2)
+        )
+    )
+    if not ids:
+        where = " در امور شما" if principal.district_id is not None else ""
+        raise ValidationError(
+            f"اشتراکی با این شماره اشتراک یا شناسه قبض{where} پیدا نشد",
+            field="subscription",
+            detail=f"no subscription {value!r}",
+        )
+    if len(ids) > 1:
+        raise ValidationError(
+            "این عدد شماره اشتراک یکی و شناسه قبض دیگری است؛ شناسه قبض را وارد کنید",
+            field="subscription",
+            detail=f"ambiguous {value!r}",
+        )
+    return ids[0]
+
+
+@dataclass(frozen=True)
+class CounterInquiry:
+    """What the cashier sees for a bill ID: the bank's inquiry and who the subscription is."""
+
+    inquiry: Inquiry
+    owner: str
+    address: str
+    district_name: str
+
+
+def counter_inquiry(session: Session, *, principal: Principal, bill_id: str) -> CounterInquiry:
+    """The inquiry of a subscription in the cashier's district (rule 10); 422 on ``bill_id`` otherwise."""
+    principal.require(P.PAYMENTS_RECEIVE)
+    try:
+        bill_id = validate_bill_id(bill_id)
+    except ValidationError as exc:
+        raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
+    row = session.execute(
+        select(Customer, Premises.address, District.name)
+        .select_from(Subscription)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .join(Premises, Premises.id == Subscription.premises_id)
+        .join(District, District.id == Subscription.district_id)
+        .where(Subscription.bill_id == bill_id, subscription_scope(principal))
+    ).first()
+    if row is None:
+        where = " در امور شما" if principal.district_id is not None else ""
+        raise UnknownBillId(
+            f"اشتراکی با این شناسه قبض{where} پیدا نشد", field="bill_id", detail=f"no subscription {bill_id}"
+        )
+    customer, address, district_name = row
+    return CounterInquiry(
+        inquiry=inquiry(session, principal=principal, bill_id=bill_id),
+        owner=customer.display_name,
+        address=address,
+        district_name=district_name,
+    )
+
+
+def new_counter_trace(clock: Clock) -> str:
+    """A trace for a counter payment form: ``C``, the local time (yyyymmddHHMMSS) and 8 random digits. The
+    page gives one to each form, so a form sent twice is the same payment (see :func:`receive_at_counter`)."""
+    stamp = clock.local(clock.now()).strftime("%Y%m%d%H%M%S")
+    return f"C{stamp}{secrets.randbelow(10**8):08d}"
+
+
+def receive_at_counter(
+    session: Session,
+    *,
+    principal: Principal,
+    clock: Clock,
+    bill_id: str,
+    payment_id: str,
+    amount: int,
+    trace: str,
+) -> Received:
+    """A payment taken at the counter: of one open bill (its payment ID and exactly its amount), or on account
+    (no payment ID, any positive amount), for a subscription in the cashier's district. The trace is the one
+    :func:`new_counter_trace` gave the form: the same form sent again returns the first payment; a trace
+    already used for another payment is refused, as is a bill that is no longer open."""
+    principal.require(P.PAYMENTS_RECEIVE)
+    trace = trace.strip()
+    if not _COUNTER_TRACE.fullmatch(trace):
+        raise ValidationError(
+            "شماره پیگیری فرم نادرست است؛ صفحه را دوباره باز کنید", field="trace", detail="bad counter trace"
+        )
+    view = counter_inquiry(session, principal=principal, bill_id=bill_id)
+    bill_id = view.inquiry.bill_id
+    payment_id = "".join(normalize_digits(payment_id).split())
+    earlier = session.scalar(select(Payment).where(Payment.channel == COUNTER_CHANNEL, Payment.trace == trace))
+    if earlier is not None:
+        if (earlier.actor, earlier.bill_id, earlier.payment_id, earlier.amount) != (
+            principal.username,
+            bill_id,
+            payment_id,
+            amount,
+        ):
+            raise ValidationError(
+                "این فرم پیش‌تر برای پرداخت دیگری به کار رفته است؛ صفحه را دوباره باز کنید",
+                field="trace",
+                detail=f"counter trace {trace} already used",
+            )
+        return Received(earlier, True)
+    if payment_id:
+        bill = next((b for b in view.inquiry.open_bills if b.payment_id == payment_id), None)
+        if bill is None:
+            raise ValidationError(
+                "این شناسه پرداخت از صورتحساب‌های پرداخت‌نشدهٔ این اشتراک نیست",
+                field="payment_id",
+                detail=f"{payment_id} is not an open bill of {bill_id}",
+            )
+        if amount != bill.payable:
+            raise BadAmount(
+                "مبلغ پرداخت صورتحساب باید همان مبلغ قابل پرداخت آن باشد",
+                field="amount",
+                detail=f"amount {amount} != payable {bill.payable}",
+            )
+    payment = PaymentIn(COUNTER_CHANNEL, trace, bill_id, payment_id, amount, clock.today())
+    return receive_payment(session, principal=principal, clock=clock, payment=payment)
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    account: str  # a chart code
+    key: int | str | None  # the subscription id or channel code of a per-subscription or per-channel account
+    amount: int  # debit positive
+
+
+@dataclass(frozen=True)
+class PaymentEntry:
+    id: int
+    kind: str
+    posted_on: date
+    posted_at: datetime
+    actor: str
+    memo: str
+    reverses_id: int | None
+    lines: list[EntryLine]
+
+
+def payment_entries(session: Session, row: Payment) -> list[PaymentEntry]:
+    """The ledger entries of a payment, oldest first: the one that posted it, then its resolution, refund
+    or reversal. The entry ids are read from ``row.entry_id`` on and filtered by source; an index on
+    ``ledger_entry (source_type, source_id)`` would spare the filter."""
+    if row.entry_id is None:
+        return []
+    stmt = select(LedgerEntry).where(LedgerEntry.id == row.entry_id)
+    if row.resolved_at is not None:
+        stmt = select(LedgerEntry).where(
+            LedgerEntry.id >= row.entry_id,
+            or_(
+                LedgerEntry.id == row.entry_id,
+                and_(LedgerEntry.source_type == "payment", LedgerEntry.source_id == row.id),
+            ),
+        )
+    entries = list(session.scalars(stmt.order_by(LedgerEntry.id)))
+    if not entries:
+        return []
+    postings = session.execute(
+        select(
+            LedgerPosting.entry_id,
+            LedgerPosting.account,
+            LedgerPosting.subscription_id,
+            LedgerPosting.channel,
+            LedgerPosting.amount,
+        )
+        .where(LedgerPosting.entry_id.in_([e.id for e in entries]))
+        .order_by(LedgerPosting.id)
+    ).all()
+    lines: dict[int, list[EntryLine]] = {e.id: [] for e in entries}
+    for p in postings:
+        key = p.subscription_id if p.subscription_id is not None else p.channel
+        lines[p.entry_id].append(EntryLine(p.account, key, int(p.amount)))
+    return [
+        PaymentEntry(e.id, e.kind, e.posted_on, e.posted_at, e.actor, e.memo, e.reverses_id, lines[e.id])
+        for e in entries
+    ]
+
+
+def _stored_balance(account: str) -> Any:
+    return (
+        select(LedgerBalance.amount)
+        .where(LedgerBalance.subscription_id == Subscription.id, LedgerBalance.account == account)
+        .scalar_subquery()
+    )
+
+
+# The inquiry's three reads (the subscription, its open bills, its stored balances) as one statement, built
+# once: one round trip and no statement building per request. The open bills are those of ``inquiry``.
+_BANK_INQUIRY = (
+    select(
+        Subscription.id,
+        Subscription.subscription_number,
+        _stored_balance(L.RECEIVABLE).label("receivable"),
+        _stored_balance(L.CUSTOMER_CREDIT).label("customer_credit"),
+        _stored_balance(L.ROUNDING_CARRY).label("carry"),
+        Bill.id.label("bill_ref"),
+        Bill.cycle,
+        Bill.payable,
+        Bill.payment_id,
+        BillRun.issued_on,
+        BillRun.due_on,
+    )
+    .select_from(Subscription)
+    .outerjoin(
+        join(Bill, BillRun, and_(BillRun.id == Bill.run_id, BillRun.state == "issued")),
+        and_(
+            Bill.subscription_id == Subscription.id,
+            Bill.state == "rated",
+            Bill.payable > 0,
+            ~exists().where(Payment.bill_ref == Bill.id, Payment.status.in_(PAID_STATES)),
+        ),
+    )
+    .where(Subscription.bill_id == bindparam("bill_id"))
+    .order_by(Bill.cycle)
+)
+
+
+def bank_inquiry(session: Session, *, principal: Principal, bill_id: str) -> Inquiry:
+    """:func:`inquiry` in one round trip, for the banks' API (thousands a second): the same answer, the same
+    errors."""
+    principal.require(P.PAYMENTS_RECEIVE)
+    try:
+        bill_id = validate_bill_id(bill_id)
+    except ValidationError as exc:
+        raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
+    rows = session.execute(_BANK_INQUIRY, {"bill_id": bill_id}).all()
+    if not rows:
+        raise NotFound("اشتراکی با این شناسه قبض نیست", detail=f"no subscription with bill id {bill_id}")
+    first = rows[0]
+    return Inquiry(
+        bill_id=bill_id,
+        subscription_id=first.id,
+        subscription_number=first.subscription_number,
+        balances=Balances(
+            receivable=int(first.receivable or 0),
+            credit=-int(first.customer_credit or 0),
+            carry=int(first.carry or 0),
+        ),
+        open_bills=[
+            OpenBill(r.bill_ref, r.cycle, r.payable, r.payment_id, r.issued_on, r.due_on)
+            for r in rows
+            if r.bill_ref is not None
+        ],
+    )
