@@ -4,7 +4,7 @@ guide.
 
 A bank's key acts as a user with the role ``bank`` (only ``payments.receive``). The inquiry is the hot path
 (a bank asks before every payment, at a thousand requests a second), so a request costs one statement:
-``payments.service.bank_inquiry`` reads the subscription, its open bills and its balances in one round trip,
+``payments.service.inquiry`` reads the subscription, its open bills and its balances in one round trip,
 and the key's principal is kept for a few seconds by the SHA-256 of the key (:class:`PrincipalCache`)
 instead of four queries for the key, its user, roles and permissions. A revoked key or a deactivated user is
 refused at the latest ``PRINCIPAL_TTL_SECONDS`` after the change. The answers themselves are never cached:
@@ -38,7 +38,7 @@ from barq.payments.service import (
     SUSPENSE_REASON_FA,
     BadAmount,
     PaymentIn,
-    bank_inquiry,
+    inquiry,
     receive_payment,
 )
 from barq.settings import Settings
@@ -179,7 +179,7 @@ BillIdPath = Annotated[
 def get_bill_inquiry(api: BankApi, bill_id: BillIdPath) -> InquiryOut:
     """The subscription's unpaid bills, oldest first, each with its payment ID, and what it owes in all.
     A bill ID whose check digit is wrong is a 422 `bad_check_digit`; one that names no subscription is a 404."""
-    found = bank_inquiry(api.db, principal=api.principal, bill_id=bill_id)
+    found = inquiry(api.db, principal=api.principal, bill_id=bill_id)
     return InquiryOut(
         bill_id=found.bill_id,
         subscription_number=found.subscription_number,

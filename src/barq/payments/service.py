@@ -38,7 +38,7 @@ from barq.errors import InvalidTransition, NotFound, ValidationError
 from barq.ids import normalize_digits, parse_payment_id, validate_bill_id, validate_payment_id
 from barq.ledger import postings as L
 from barq.ledger.models import LedgerBalance, LedgerEntry, LedgerPosting
-from barq.ledger.service import Balances, balances, lock_balance, post
+from barq.ledger.service import Balances, lock_balance, post
 from barq.network.models import District
 from barq.payments.channels import channel as find_channel
 from barq.payments.models import Payment
@@ -254,35 +254,72 @@ class Inquiry:
         return max(self.balances.receivable, 0)
 
 
+def _stored_balance(account: str) -> Any:
+    return (
+        select(LedgerBalance.amount)
+        .where(LedgerBalance.subscription_id == Subscription.id, LedgerBalance.account == account)
+        .scalar_subquery()
+    )
+
+
+# The inquiry's three reads (the subscription, its open bills, its stored balances) as one statement, built
+# once: one round trip and no statement building per request. Open bills: issued, payable, and not paid by a
+# posted or resolved payment.
+_INQUIRY = (
+    select(
+        Subscription.id,
+        Subscription.subscription_number,
+        _stored_balance(L.RECEIVABLE).label("receivable"),
+        _stored_balance(L.CUSTOMER_CREDIT).label("customer_credit"),
+        _stored_balance(L.ROUNDING_CARRY).label("carry"),
+        Bill.id.label("bill_ref"),
+        Bill.cycle,
+        Bill.payable,
+        Bill.payment_id,
+        BillRun.issued_on,
+        BillRun.due_on,
+    )
+    .select_from(Subscription)
+    .outerjoin(
+        join(Bill, BillRun, and_(BillRun.id == Bill.run_id, BillRun.state == "issued")),
+        and_(
+            Bill.subscription_id == Subscription.id,
+            Bill.state == "rated",
+            Bill.payable > 0,
+            ~exists().where(Payment.bill_ref == Bill.id, Payment.status.in_(PAID_STATES)),
+        ),
+    )
+    .where(Subscription.bill_id == bindparam("bill_id"))
+    .order_by(Bill.cycle)
+)
+
+
 def inquiry(session: Session, *, principal: Principal, bill_id: str) -> Inquiry:
+    """What a bill ID owes, in one round trip (the banks' API asks thousands of times a second). A wrong check
+    digit is :class:`BadCheckDigit`; a bill ID of no subscription, :class:`NotFound`."""
     principal.require(P.PAYMENTS_RECEIVE)
     try:
         bill_id = validate_bill_id(bill_id)
     except ValidationError as exc:
         raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
-    sub = session.execute(
-        select(Subscription.id, Subscription.subscription_number).where(Subscription.bill_id == bill_id)
-    ).first()
-    if sub is None:
+    rows = session.execute(_INQUIRY, {"bill_id": bill_id}).all()
+    if not rows:
         raise NotFound("اشتراکی با این شناسه قبض نیست", detail=f"no subscription with bill id {bill_id}")
-    rows = session.execute(
-        select(Bill.id, Bill.cycle, Bill.payable, Bill.payment_id, BillRun.issued_on, BillRun.due_on)
-        .join(BillRun, BillRun.id == Bill.run_id)
-        .where(
-            Bill.subscription_id == sub.id,
-            Bill.state == "rated",
-            BillRun.state == "issued",
-            Bill.payable > 0,
-            ~exists().where(Payment.bill_ref == Bill.id, Payment.status.in_(PAID_STATES)),
-        )
-        .order_by(Bill.cycle)
-    ).all()
+    first = rows[0]
     return Inquiry(
         bill_id=bill_id,
-        subscription_id=sub.id,
-        subscription_number=sub.subscription_number,
-        balances=balances(session, sub.id),
-        open_bills=[OpenBill(r.id, r.cycle, r.payable, r.payment_id, r.issued_on, r.due_on) for r in rows],
+        subscription_id=first.id,
+        subscription_number=first.subscription_number,
+        balances=Balances(
+            receivable=int(first.receivable or 0),
+            credit=-int(first.customer_credit or 0),
+            carry=int(first.carry or 0),
+        ),
+        open_bills=[
+            OpenBill(r.bill_ref, r.cycle, r.payable, r.payment_id, r.issued_on, r.due_on)
+            for r in rows
+            if r.bill_ref is not None
+        ],
     )
 
 
@@ -631,71 +668,3 @@ def payment_entries(session: Session, row: Payment) -> list[PaymentEntry]:
         PaymentEntry(e.id, e.kind, e.posted_on, e.posted_at, e.actor, e.memo, e.reverses_id, lines[e.id])
         for e in entries
     ]
-
-
-def _stored_balance(account: str) -> Any:
-    return (
-        select(LedgerBalance.amount)
-        .where(LedgerBalance.subscription_id == Subscription.id, LedgerBalance.account == account)
-        .scalar_subquery()
-    )
-
-
-# The inquiry's three reads (the subscription, its open bills, its stored balances) as one statement, built
-# once: one round trip and no statement building per request. The open bills are those of ``inquiry``.
-_BANK_INQUIRY = (
-    select(
-        Subscription.id,
-        Subscription.subscription_number,
-        _stored_balance(L.RECEIVABLE).label("receivable"),
-        _stored_balance(L.CUSTOMER_CREDIT).label("customer_credit"),
-        _stored_balance(L.ROUNDING_CARRY).label("carry"),
-        Bill.id.label("bill_ref"),
-        Bill.cycle,
-        Bill.payable,
-        Bill.payment_id,
-        BillRun.issued_on,
-        BillRun.due_on,
-    )
-    .select_from(Subscription)
-    .outerjoin(
-        join(Bill, BillRun, and_(BillRun.id == Bill.run_id, BillRun.state == "issued")),
-        and_(
-            Bill.subscription_id == Subscription.id,
-            Bill.state == "rated",
-            Bill.payable > 0,
-            ~exists().where(Payment.bill_ref == Bill.id, Payment.status.in_(PAID_STATES)),
-        ),
-    )
-    .where(Subscription.bill_id == bindparam("bill_id"))
-    .order_by(Bill.cycle)
-)
-
-
-def bank_inquiry(session: Session, *, principal: Principal, bill_id: str) -> Inquiry:
-    """:func:`inquiry` in one round trip, for the banks' API (thousands a second): the same answer, the same
-    errors."""
-    principal.require(P.PAYMENTS_RECEIVE)
-    try:
-        bill_id = validate_bill_id(bill_id)
-    except ValidationError as exc:
-        raise BadCheckDigit(exc.message_fa, field="bill_id", detail=exc.detail) from exc
-    rows = session.execute(_BANK_INQUIRY, {"bill_id": bill_id}).all()
-    if not rows:
-        raise NotFound("اشتراکی با این شناسه قبض نیست", detail=f"no subscription with bill id {bill_id}")
-    first = rows[0]
-    return Inquiry(
-        bill_id=bill_id,
-        subscription_id=first.id,
-        subscription_number=first.subscription_number,
-        balances=Balances(
-            receivable=int(first.receivable or 0),
-            credit=-int(first.customer_credit or 0),
-            carry=int(first.carry or 0),
-        ),
-        open_bills=[
-            OpenBill(r.bill_ref, r.cycle, r.payable, r.payment_id, r.issued_on, r.due_on)
-            for r in rows
-            if r.bill_ref is not None
-        ],
-    )
