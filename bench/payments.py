@@ -177,7 +177,12 @@ def copy(target: str) -> str:
             Path(f"{run}{suffix}").unlink(missing_ok=True)
         shutil.copyfile(base, run)
         return f"sqlite:///{run}"
-    _admin(f"DROP DATABASE IF EXISTS {PG_RUN}", f"CREATE DATABASE {PG_RUN} TEMPLATE {PG_BASE}")
+    _admin(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{PG_BASE}' "
+        "AND pid <> pg_backend_pid()",
+        f"DROP DATABASE IF EXISTS {PG_RUN}",
+        f"CREATE DATABASE {PG_RUN} TEMPLATE {PG_BASE}",
+    )
     return _pg(PG_RUN)
 
 

@@ -42,7 +42,8 @@ def upgrade() -> None:
     sa.Column('subscription_id', sa.BigInteger(), nullable=False),
     sa.Column('account', sa.String(length=20), nullable=False),
     sa.Column('amount', sa.BigInteger(), nullable=False),
-    sa.PrimaryKeyConstraint('subscription_id', 'account', name=op.f('pk_ledger_balance'))
+    sa.PrimaryKeyConstraint('subscription_id', 'account', name=op.f('pk_ledger_balance')),
+    postgresql_with={'fillfactor': 50},
     )
     op.create_table('ledger_entry',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),

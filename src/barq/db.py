@@ -130,14 +130,18 @@ def fetch_columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
 
 
 def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text_first: bool = False) -> list[Any]:
-    """Integer columns of a query as numpy arrays, fast: the database joins each column into one
-    comma-separated string (``group_concat`` / ``string_agg``) and numpy parses it, which for a million
-    rows is several times faster than fetching rows. ``tail`` is the ``FROM … WHERE …`` of the query;
+    """Integer columns of a query as numpy arrays, fast. ``tail`` is the ``FROM … WHERE …`` of the query;
     every expression must be non-null (use COALESCE). With ``text_first`` the first column is text without
-    commas and comes back as a list of str."""
+    commas and comes back as a list of str.
+
+    On PostgreSQL the rows come as a binary COPY, read by numpy as fixed-width records (several times faster
+    than text); on SQLite each column is joined into one comma-separated string (``group_concat``) and
+    parsed by numpy, several times faster than fetching rows."""
     import numpy as np
 
     sqlite = session.get_bind().dialect.name == "sqlite"
+    if not sqlite and not text_first:
+        return _copy_int_columns(session, exprs, tail)
     parts = [f"group_concat({e}, ',')" if sqlite else f"string_agg(({e})::text, ',')" for e in exprs]
     cur = raw_connection(session).cursor()
     try:
@@ -152,3 +156,29 @@ def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text
         else:
             out.append(np.fromstring(value, dtype=np.int64, sep=",") if value else np.zeros(0, dtype=np.int64))
     return out
+
+
+_PG_COPY_HEADER = 19  # signature (11 bytes), flags (4), header extension length (4, zero)
+
+
+def _copy_int_columns(session: Session, exprs: Sequence[str], tail: str) -> list[Any]:
+    """PostgreSQL: ``COPY (SELECT e::bigint, …) TO STDOUT (FORMAT BINARY)`` parsed as records of a 16-bit
+    field count and, per column, a 32-bit length and a big-endian 64-bit value."""
+    import numpy as np
+
+    columns = ", ".join(f"({e})::bigint" for e in exprs)
+    buffer = bytearray()
+    with (
+        raw_connection(session).cursor() as cur,
+        cur.copy(f"COPY (SELECT {columns} {tail}) TO STDOUT (FORMAT BINARY)") as copy,
+    ):
+        for chunk in copy:
+            buffer += chunk
+    body = memoryview(buffer)[_PG_COPY_HEADER : len(buffer) - 2]  # the trailer is a field count of -1
+    record = np.dtype(
+        [("n", ">i2"), *[(f, t) for k in range(len(exprs)) for f, t in ((f"l{k}", ">i4"), (f"v{k}", ">i8"))]]
+    )
+    rows = np.frombuffer(body, dtype=record)
+    if len(rows) and (rows["l0"] != 8).any():
+        raise ValueError("fetch_int_columns: a column was NULL (use COALESCE)")
+    return [rows[f"v{k}"].astype(np.int64) for k in range(len(exprs))]

@@ -61,6 +61,9 @@ class LedgerBalance(Base):
     inquiry reads one row; ``barq ledger verify`` proves it from the postings."""
 
     __tablename__ = "ledger_balance"
+    # half-empty pages on PostgreSQL: a bulk entry's million balance updates stay on their page (HOT updates,
+    # no new index entries)
+    __table_args__ = {"postgresql_with": {"fillfactor": 50}}
 
     subscription_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     account: Mapped[str] = mapped_column(String(20), primary_key=True)

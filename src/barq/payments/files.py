@@ -436,7 +436,6 @@ def _existing_traces(session: Session, bank: str, traces: list[str]) -> dict[str
 
 
 _PAYMENT_COLUMNS = (
-    "id",
     "channel",
     "trace",
     "bill_id",
@@ -452,19 +451,6 @@ _PAYMENT_COLUMNS = (
     "to_credit",
     "batch_id",
 )
-
-
-def _reserve_ids(session: Session, n: int) -> list[int]:
-    """``n`` new payment ids: from the sequence on PostgreSQL (safe beside concurrent single payments); after
-    the largest on SQLite, whose writers are serialised (the caller has already written in this transaction)."""
-    if session.get_bind().dialect.name == "sqlite":
-        base = int(session.scalar(text("SELECT COALESCE(MAX(id), 0) FROM payment")) or 0) + 1
-        return list(range(base, base + n))
-    return list(
-        session.scalars(
-            text("SELECT nextval(pg_get_serial_sequence('payment', 'id')) FROM generate_series(1, :n)"), {"n": n}
-        )
-    )
 
 
 @dataclass(frozen=True)
@@ -613,7 +599,6 @@ def _post_chunk(
     amounts = f.amount[idx[part]]
     suspense_total = int(sum(a for a, r in zip(amounts.tolist(), reason, strict=True) if r))
     posted = len(part) - sum(1 for r in reason if r)
-    # the batch row first: on SQLite this takes the write lock before ids are counted
     s.execute(
         text(
             "UPDATE payment_batch SET rows_posted = rows_posted + :posted, rows_suspense = rows_suspense + :susp, "
@@ -621,7 +606,9 @@ def _post_chunk(
         ),
         {"posted": posted, "susp": len(part) - posted, "amount": int(amounts.sum()), "id": batch_id},
     )
-    ids = _reserve_ids(s, len(part))
+    # the rows' ids come from the database; they are all above the largest before them (a sequence on
+    # PostgreSQL, max + 1 on SQLite), and the batch id keeps out a concurrent notification's row among them
+    before = int(s.scalar(text("SELECT COALESCE(MAX(id), 0) FROM payment")) or 0)
     now = clock.now()
     # SQLite keeps UTC datetimes as text: format once, not once a row through the driver's adapter
     stamp: object = now if s.get_bind().dialect.name != "sqlite" else str(now.astimezone(UTC).replace(tzinfo=None))
@@ -629,7 +616,6 @@ def _post_chunk(
     ref = m.bill_ref[part].tolist()
     rows = list(
         zip(
-            ids,
             [bank] * len(part),
             [f.trace[i] for i in rows_of],
             [f.bill_id[i] for i in rows_of],
@@ -648,7 +634,7 @@ def _post_chunk(
         )
     )
     bulk_insert(s, "payment", _PAYMENT_COLUMNS, rows)
-    chunk = f"FROM payment WHERE id BETWEEN {min(ids)} AND {max(ids)} AND batch_id = {int(batch_id)}"
+    chunk = f"FROM payment WHERE id > {before} AND batch_id = {int(batch_id)}"
     post_selected(
         s,
         kind=L.EntryKind.PAYMENT,
