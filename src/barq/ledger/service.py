@@ -325,12 +325,14 @@ def _move_balances(session: Session, entry_id: int, after: int) -> None:
     session.execute(text("TRUNCATE ledger_delta"))
     session.execute(text(f"INSERT INTO ledger_delta {delta}"))
     session.execute(text("ANALYZE ledger_delta"))
-    session.execute(
+    moved = session.execute(
         text(
             "UPDATE ledger_balance SET amount = ledger_balance.amount + d.total FROM ledger_delta d "
             "WHERE ledger_balance.subscription_id = d.subscription_id AND ledger_balance.account = d.account"
         )
     )
+    if getattr(moved, "rowcount", -1) == session.scalar(text("SELECT COUNT(*) FROM ledger_delta")):
+        return  # every balance existed (a bank file pays subscriptions that were billed)
     # a nested-loop anti-join against a table the planner believes empty rescans the rows this very statement
     # inserts (seen: minutes for a first bill run); a hash or merge anti-join is linear
     session.execute(text("SET LOCAL enable_nestloop = off"))
