@@ -87,4 +87,6 @@ def test_a_counter_payment_changes_the_statement_and_the_dashboard(
     expect(page.locator("table").last).to_contain_text("پرداخت")
     page.goto(f"{base}/receivables")
     _shot(page, "4-dashboard")
-    assert _rials(page.locator(".receivables-stats .stat").first.locator("b").inner_text()) == owed_before - bill.payable
+    assert (
+        _rials(page.locator(".receivables-stats .stat").first.locator("b").inner_text()) == owed_before - bill.payable
+    )
