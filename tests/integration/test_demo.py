@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,15 @@ from sqlalchemy.orm import Session
 
 from barq import ids
 from barq.auth.models import User
+from barq.billing.models import ISSUED_BILLS_SQL
+from barq.clock import FixedClock
 from barq.connections.models import Subscription
 from barq.contractors.models import Contractor
 from barq.customers.models import Customer, Premises
 from barq.db import make_engine
 from barq.demo.generator import DemoSummary, build_demo, demo_logins, is_built
+from barq.demo.history import build_history
+from barq.ledger.service import verify
 from barq.metering.models import Meter, MeterInstallation
 from barq.network.models import District, Route
 from barq.tables import metadata
@@ -261,7 +265,8 @@ def test_work_orders_and_logins(demo: tuple[Engine, DemoSummary]) -> None:
     engine, summary = demo
     logins = {login.username: login for login in summary.logins}
     assert set(logins) == {
-        "admin", "clerk", "revenue", "head", "manager", "reader1", "contractor1", "contractor2", "inspector"
+        "admin", "clerk", "revenue", "head", "cashier", "manager", "reader1", "contractor1", "contractor2",
+        "inspector",
     }  # fmt: skip
     assert all(login.password == "barq1234" for login in logins.values())
     with Session(engine) as s:
@@ -348,3 +353,125 @@ def test_postgresql_matches_sqlite_and_sequences_move_on(
         s.flush()
         assert premises.id == ACCOUNTS + 1
         s.rollback()
+
+
+# ------------------------------------------------------------------------------------------- payments
+
+PAID_ACCOUNTS = 1_200
+PAID_MONTHS = 6  # five billed runs: late bills paid, last month's suspense worked, government bodies behind
+
+
+@pytest.fixture(scope="module")
+def paid_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A province with five months of bills and their payments (``demo.payments``), on SQLite: the services
+    that make them run on PostgreSQL in their own tests."""
+    engine = _sqlite(tmp_path_factory.mktemp("paid") / "demo.db")
+    clock = FixedClock()
+    build_demo(engine, accounts=PAID_ACCOUNTS, seed=SEED, clock=clock)
+    build_history(engine, clock=clock, months=PAID_MONTHS, seed=SEED)
+    yield engine
+    engine.dispose()
+
+
+def _all(engine: Engine, sql: str) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(sql)).all())
+
+
+def test_most_bills_are_paid_through_the_banks_files(paid_demo: Engine) -> None:
+    runs = _all(paid_demo, "SELECT id, issued_on, due_on FROM bill_run WHERE state = 'issued' ORDER BY id")
+    assert len(runs) == PAID_MONTHS - 1
+    bills = _all(paid_demo, "SELECT COUNT(*) FROM bill b WHERE b.payable > 0 AND " + ISSUED_BILLS_SQL)[0][0]
+    by_bank = _all(
+        paid_demo,
+        "SELECT p.channel, COUNT(*) FROM payment p WHERE p.batch_id IS NOT NULL AND p.status <> 'suspense' "
+        "GROUP BY p.channel",
+    )
+    assert len(by_bank) >= 6  # the payments are split among the banks, the big ones taking most
+    assert 0.8 * bills < sum(n for _, n in by_bank) < bills
+    assert _all(paid_demo, "SELECT COUNT(*) FROM payment_batch WHERE state <> 'posted'")[0][0] == 0
+    # a bill paid in its own month is paid between its issue and a few days after its due date; a good
+    # share of bills are paid one or two months late
+    paid = _all(
+        paid_demo,
+        "SELECT p.paid_on, r.issued_on, r.due_on, r.id FROM payment p JOIN bill b ON b.id = p.bill_ref "
+        "JOIN bill_run r ON r.id = b.run_id WHERE p.batch_id IS NOT NULL",
+    )
+    later = [_day(r.paid_on) - _day(r.due_on) for r in paid if _day(r.paid_on) > _day(r.due_on) + timedelta(days=6)]
+    assert all(_day(r.paid_on) > _day(r.issued_on) for r in paid)
+    assert 0.04 * len(paid) < len(later) < 0.25 * len(paid)
+    assert max(later) > timedelta(days=30)
+
+
+def test_counter_payments_on_account_part_and_more_than_owed(paid_demo: Engine) -> None:
+    counter = _all(paid_demo, "SELECT payment_id, status, to_credit FROM payment WHERE channel = 'counter'")
+    assert counter and all(pid == "" and status == "posted" for pid, status, _ in counter)
+    assert any(to_credit > 0 for *_, to_credit in counter)  # paid more than owed: credit
+    assert any(to_credit == 0 for *_, to_credit in counter)  # part of a bill
+    # held credit exists, and bill runs applied credit to the new bills
+    assert _all(paid_demo, "SELECT COUNT(*) FROM ledger_balance WHERE account = 'customer_credit' AND amount < 0")[0][0]
+    assert _all(paid_demo, "SELECT COUNT(*) FROM ledger_entry WHERE kind = 'credit'")[0][0] >= PAID_MONTHS - 2
+
+
+def test_suspense_bounces_and_refunds(paid_demo: Engine) -> None:
+    states = dict(
+        ((status, reason), n)
+        for status, reason, n in _all(paid_demo, "SELECT status, reason, COUNT(*) FROM payment GROUP BY 1, 2")
+    )
+    assert states[("suspense", "amount_mismatch")] > 0  # still waiting for the office
+    assert states[("resolved", "amount_mismatch")] > states[("suspense", "amount_mismatch")]  # most are resolved
+    assert states[("refunded", "no_open_bill")] > 0  # a bill paid twice: the second payment given back
+    assert states[("reversed", None)] > 0  # bounced
+    reversals = _all(
+        paid_demo,
+        "SELECT COUNT(*) FROM ledger_entry e JOIN payment p ON e.source_type = 'payment' AND e.source_id = p.id "
+        "WHERE e.kind = 'reversal' AND p.status = 'reversed'",
+    )
+    assert reversals[0][0] == states[("reversed", None)]
+
+
+def test_government_bodies_fall_months_behind(paid_demo: Engine) -> None:
+    rows = _all(
+        paid_demo,
+        "WITH last2 AS (SELECT subscription_id, SUM(payable) AS owed FROM bill "
+        "WHERE run_id IN (SELECT id FROM bill_run ORDER BY id DESC LIMIT 2) GROUP BY subscription_id) "
+        "SELECT c.is_government, l.owed, COALESCE(r.amount, 0) FROM last2 l "
+        "JOIN subscription s ON s.id = l.subscription_id JOIN customer c ON c.id = s.customer_id "
+        "LEFT JOIN ledger_balance r ON r.subscription_id = l.subscription_id AND r.account = 'receivable'",
+    )
+    government = [(owed, receivable) for gov, owed, receivable in rows if gov]
+    others = [(owed, receivable) for gov, owed, receivable in rows if not gov]
+    assert len(government) >= 10
+    # a government body owes more than its last two bills (it pays months late, or not at all) …
+    assert sum(receivable > owed for owed, receivable in government) > 0.9 * len(government)
+    # … which only a few others do
+    assert sum(receivable > owed for owed, receivable in others) < 0.05 * len(others)
+
+
+def test_the_paid_demo_ledger_verifies(paid_demo: Engine) -> None:
+    with Session(paid_demo) as s:
+        report = verify(s)
+    assert report.ok, report
+    assert report.entries > 3 * (PAID_MONTHS - 1)
+
+
+def test_same_seed_same_payments(tmp_path: Path) -> None:
+    def build(name: str) -> Engine:
+        engine = _sqlite(tmp_path / name)
+        clock = FixedClock()
+        build_demo(engine, accounts=300, seed=SEED, clock=clock)
+        build_history(engine, clock=clock, months=4, seed=SEED)
+        return engine
+
+    one, two = build("one.db"), build("two.db")
+    for table in ("payment", "payment_batch", "ledger_posting", "ledger_balance"):
+        key = "subscription_id, account" if table == "ledger_balance" else "id"
+        sql = f"SELECT * FROM {table} ORDER BY {key}"
+        assert _all(one, sql) == _all(two, sql), table
+    assert _all(one, "SELECT COUNT(*) FROM payment")[0][0] > 300
+    one.dispose()
+    two.dispose()
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -35,6 +35,7 @@ def demo(
     from barq.db import make_engine
     from barq.demo.generator import DEMO_PASSWORD, build_demo, demo_logins, is_built
     from barq.demo.history import build_history
+    from barq.demo.payments import payments_received
 
     clock = FixedClock()  # the demo is the same on every day it is built
 
@@ -62,7 +63,7 @@ def demo(
                 progress.update(task, completed=done, total=total)
 
             summary = build_demo(engine, accounts=accounts, seed=seed, progress=step, clock=clock)
-            history = progress.add_task("a year of reads and bill runs", total=months - 1)
+            history = progress.add_task("a year of reads, bills and payments", total=months - 1)
 
             def month_done(done: int, total: int) -> None:
                 progress.update(history, completed=done, total=total)
@@ -71,7 +72,8 @@ def demo(
             bills = build_history(engine, clock=clock, months=months, seed=seed, progress=month_done)
         out.print(
             f"built {summary.accounts:,} subscriptions in {summary.elapsed_seconds:.1f} s, "
-            f"then {bills:,} bills over {months - 1} months in {time.perf_counter() - started:.1f} s"
+            f"then {bills:,} bills and {payments_received(engine):,} payments over {months - 1} months "
+            f"in {time.perf_counter() - started:.1f} s"
         )
     engine.dispose()
 

@@ -2,7 +2,8 @@
 
 Reads are generated set-based (numpy, deterministic seed) into ``meter_read``: one a cycle per
 subscription (every other month on 60-day routes), with door-closed estimates and a seasonal shape.
-The bills are then made by the real bill runs, one a cycle, approved as an office would.
+The bills are then made by the real bill runs, one a cycle, approved as an office would, and each run's
+bills are paid (``demo.payments``) before the next run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from barq.billing.service import (
 )
 from barq.clock import Clock, FixedClock
 from barq.db import bulk_insert, make_sessionmaker, raw_connection
+from barq.demo.payments import DemoPayments
 from barq.rating.book import load_default_library
 from barq.reading.pipeline import mark_door_closed
 from barq.reading.state import rebuild_state
@@ -111,6 +113,7 @@ def build_history(
         next_id = int(cur.fetchone()[0]) + 1
         cur.close()
     issued = 0
+    payments = DemoPayments(engine, seed=seed)
     for step, cycle in enumerate(cycles):
         month = cycle % 100
         start, end = cycle_window(cycle)
@@ -202,6 +205,7 @@ def build_history(
         rate_bill_run(factory, run_id=run_id, library=library, clock=office)
         with factory() as s, s.begin():
             issued += approve_bill_run(s, principal=SYSTEM, clock=office, run_id=run_id).issued_count
+        payments.pay_run(run_id, today=clock.today())  # the month's payments, through the banks and the counter
         if progress:
             progress(step + 1, len(cycles) - 1)
     return issued

@@ -377,15 +377,32 @@ def balances(session: Session, subscription_id: int) -> Balances:
     )
 
 
-def lock_balance(session: Session, subscription_id: int, account: str) -> int:
-    """Read one stored balance and hold its row until the transaction ends (PostgreSQL ``FOR UPDATE``), so
-    concurrent payments to one subscription see each other's effect; 0 when the account has none yet."""
-    value = session.scalar(
-        select(LedgerBalance.amount)
-        .where(LedgerBalance.subscription_id == subscription_id, LedgerBalance.account == account)
-        .with_for_update()
+def lock_balances(session: Session, subscription_id: int) -> Balances:
+    """Read a subscription's stored balances and hold their rows until the transaction ends (PostgreSQL
+    ``FOR UPDATE``), so that concurrent payments, bounces and resolutions for one subscription see each other's
+    effect. Every verb locks them through this one statement, in one order (by account, the order ``post``
+    moves them in), so two of them never wait for each other crosswise."""
+    rows = dict(
+        session.execute(
+            select(LedgerBalance.account, LedgerBalance.amount)
+            .where(LedgerBalance.subscription_id == subscription_id)
+            .order_by(LedgerBalance.account)
+            .with_for_update()
+        ).all()
     )
-    return int(value or 0)
+    return Balances(
+        receivable=int(rows.get(RECEIVABLE, 0)),
+        credit=-int(rows.get(CUSTOMER_CREDIT, 0)),
+        carry=int(rows.get(ROUNDING_CARRY, 0)),
+    )
+
+
+def lock_ledger_for_bulk(session: Session) -> None:
+    """Hold every stored balance still while a bulk entry is matched and posted: on PostgreSQL a lock that
+    waits for the single payments in flight and makes new ones wait until the transaction ends (SQLite's
+    one writer does the same once the transaction has written)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE ledger_balance IN SHARE ROW EXCLUSIVE MODE"))
 
 
 def balances_many(session: Session, subscription_ids: I64, account: str) -> I64:

@@ -36,7 +36,7 @@ from barq.clock import Clock
 from barq.db import bulk_insert, fetch_int_columns
 from barq.errors import ValidationError
 from barq.ledger import postings as L
-from barq.ledger.service import post_selected
+from barq.ledger.service import lock_ledger_for_bulk, post_selected
 from barq.payments.channels import channel as find_channel
 from barq.payments.models import Payment, PaymentBatch
 from barq.payments.service import MAX_TRACE, PAID_STATES
@@ -541,16 +541,19 @@ def post_bank_file(
         seen.add(t)
         todo.append(i)
     idx = np.array(todo, dtype=np.int64)
-    with factory() as s:
-        matched = _match(s, parsed, idx, today=clock.today())
     done = n - len(idx)
     if progress:
         progress(done, n)
     for start in range(0, len(idx), chunk_size):
-        part = np.arange(start, min(start + chunk_size, len(idx)), dtype=np.int64)
+        rows = idx[start : start + chunk_size]
         with factory() as s, s.begin():
-            _post_chunk(s, parsed, matched, idx, part, batch_id=batch_id, bank=bank, principal=principal, clock=clock)
-        done += len(part)
+            # matched inside the chunk's transaction with the balances held still, so a payment that arrived
+            # meanwhile (an API notification, the counter) is seen: its bill is no longer open, its debt paid
+            lock_ledger_for_bulk(s)
+            s.execute(text("UPDATE payment_batch SET state = state WHERE id = :id"), {"id": batch_id})  # SQLite
+            matched = _match(s, parsed, rows, today=clock.today())
+            _post_chunk(s, parsed, matched, rows, batch_id=batch_id, bank=bank, principal=principal, clock=clock)
+        done += len(rows)
         if progress:
             progress(done, n)
     with factory() as s, s.begin():
@@ -584,19 +587,19 @@ def _post_chunk(
     s: Session,
     f: Parsed,
     m: _Matched,
-    idx: I64,
-    part: I64,
+    rows: I64,
     *,
     batch_id: int,
     bank: str,
     principal: Principal,
     clock: Clock,
 ) -> None:
-    """Post ``part`` (positions in ``m``; ``idx`` maps them to file rows) in the caller's transaction."""
-    reason = [m.reason[i] for i in part.tolist()]
+    """Post the file's ``rows`` (positions in file order), matched as ``m``, in the caller's transaction."""
+    part = np.arange(len(rows), dtype=np.int64)
+    reason = m.reason
     status = ["suspense" if r else "posted" for r in reason]
-    rows_of = idx[part].tolist()
-    amounts = f.amount[idx[part]]
+    rows_of = rows.tolist()
+    amounts = f.amount[rows]
     suspense_total = int(sum(a for a, r in zip(amounts.tolist(), reason, strict=True) if r))
     posted = len(part) - sum(1 for r in reason if r)
     s.execute(
@@ -614,7 +617,7 @@ def _post_chunk(
     stamp: object = now if s.get_bind().dialect.name != "sqlite" else str(now.astimezone(UTC).replace(tzinfo=None))
     sub = m.subscription[part].tolist()
     ref = m.bill_ref[part].tolist()
-    rows = list(
+    records = list(
         zip(
             [bank] * len(part),
             [f.trace[i] for i in rows_of],
@@ -633,7 +636,7 @@ def _post_chunk(
             strict=True,
         )
     )
-    bulk_insert(s, "payment", _PAYMENT_COLUMNS, rows)
+    bulk_insert(s, "payment", _PAYMENT_COLUMNS, records)
     chunk = f"FROM payment WHERE id > {before} AND batch_id = {int(batch_id)}"
     post_selected(
         s,

@@ -38,7 +38,7 @@ from barq.errors import InvalidTransition, NotFound, ValidationError
 from barq.ids import normalize_digits, parse_payment_id, validate_bill_id, validate_payment_id
 from barq.ledger import postings as L
 from barq.ledger.models import LedgerBalance, LedgerEntry, LedgerPosting
-from barq.ledger.service import Balances, lock_balance, post
+from barq.ledger.service import Balances, lock_balances, post
 from barq.network.models import District
 from barq.payments.channels import channel as find_channel
 from barq.payments.models import Payment
@@ -187,12 +187,16 @@ def receive_payment(session: Session, *, principal: Principal, clock: Clock, pay
         if earlier is None:
             raise
         return Received(earlier, True)
-    if found.reason is None and found.bill_ref is not None and _paid_by_other(session, found.bill_ref, row.id):
-        row.status, row.reason, row.bill_ref = "suspense", "no_open_bill", None
     if row.status == "posted":
         assert row.subscription_id is not None
-        owed = lock_balance(session, row.subscription_id, L.RECEIVABLE)
-        row.to_credit = max(0, p.amount - max(owed, 0))
+        # the lock first: a payment of the same bill in flight elsewhere has committed once it is ours
+        owed = lock_balances(session, row.subscription_id).receivable
+        if found.bill_ref is not None and _paid_by_other(session, found.bill_ref, row.id):
+            row.status, row.reason, row.bill_ref = "suspense", "no_open_bill", None
+        else:
+            row.to_credit = max(0, p.amount - max(owed, 0))
+    if row.status == "posted":
+        assert row.subscription_id is not None
         entry = L.payment_entry(row.subscription_id, p.amount, p.channel, to_credit=row.to_credit, memo=_memo(row))
     else:
         entry = L.suspense_entry(p.amount, p.channel, memo=_memo(row))
@@ -363,7 +367,7 @@ def resolve_suspense(
         raise InvalidTransition("فقط پرداخت معلق را می‌توان تعیین تکلیف کرد", detail=f"payment is {row.status}")
     if session.get(Subscription, subscription_id) is None:
         raise ValidationError("اشتراک پیدا نشد", field="subscription_id")
-    owed = lock_balance(session, subscription_id, L.RECEIVABLE)
+    owed = lock_balances(session, subscription_id).receivable
     to_receivable = min(row.amount, max(owed, 0))
     postings = [
         L.Posting(L.SUSPENSE, row.amount),
@@ -412,7 +416,7 @@ def reverse_payment(
         lines.append(L.Posting(L.SUSPENSE, row.amount))
     else:
         assert row.subscription_id is not None
-        held = -lock_balance(session, row.subscription_id, L.CUSTOMER_CREDIT)
+        held = lock_balances(session, row.subscription_id).credit
         from_credit = min(row.to_credit, max(held, 0))
         lines.append(L.Posting(L.customer_credit(row.subscription_id), from_credit, "payment", row.id))
         due = clock.today()
