@@ -43,7 +43,7 @@ from barq.payments.service import MAX_TRACE, PAID_STATES
 
 I64 = NDArray[np.int64]
 COLUMNS = ("trace", "bill_id", "payment_id", "amount", "paid_on")
-CHUNK = 1_000_000  # a chunk's balance update joins the whole balance table once: fewer, larger chunks
+CHUNK = 2_000_000  # each chunk matches against whole tables and joins the balance table once: few, large chunks
 MAX_REPORTED = 1000
 _WIDTH = 13  # bill and payment IDs have at most 13 digits
 _ID_MIN = 6
