@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+import barq.tables  # noqa: E402, F401  (every table known before the first query)
 from barq.db import make_engine, make_sessionmaker  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -44,11 +45,11 @@ def _key_and_bills(url: str, sample: int) -> tuple[str, list[str]]:
 
     with make_sessionmaker(make_engine(url))() as s, s.begin():
         ensure_roles(s)
-        user = s.scalar(select(User).where(User.username == "bench-bank"))
+        user = s.scalar(select(User).where(User.username == "benchbank"))
         if user is None:
             user = create_user(
                 s,
-                username="bench-bank",
+                username="benchbank",
                 full_name="بانک آزمون",
                 password="bench-bank-password",
                 roles=["bank"],

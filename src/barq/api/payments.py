@@ -14,15 +14,18 @@ a bill paid a moment ago must not be offered again.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, Response, Security
+from fastapi import APIRouter, Depends, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from barq.api.deps import API_KEY_HEADER, DB, Api, api_key_header, bearer_key
 from barq.api.errors import PROBLEM, ProblemRoute
@@ -37,6 +40,7 @@ from barq.payments.service import (
     STATUS_FA,
     SUSPENSE_REASON_FA,
     BadAmount,
+    BadCheckDigit,
     PaymentIn,
     inquiry,
     receive_payment,
@@ -107,20 +111,22 @@ def principal_cache(request: Request) -> PrincipalCache:
     return cache
 
 
-def bank_principal(
-    request: Request,
-    db: DB,
-    header_key: Annotated[str | None, Security(api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
-) -> Principal:
-    """As ``barq.api.deps.api_principal`` (the same checks and 401s), with the principal cached."""
-    key = (header_key or (bearer.credentials if bearer is not None else "") or "").strip()
+def _key_of(header_key: str | None, authorization: str | None) -> str:
+    """The API key from ``X-API-Key`` or ``Authorization: Bearer``, or a 401 as ``api.deps.api_principal``."""
+    bearer = ""
+    if authorization and authorization[:7].lower() == "bearer ":
+        bearer = authorization[7:]
+    key = (header_key or bearer or "").strip()
     if not key:
         raise NotAuthenticated(
             "کلید API لازم است", detail=f"missing API key: send {API_KEY_HEADER} or Authorization: Bearer"
         )
     if len(key) > _MAX_KEY_LENGTH or not key.isprintable() or not key.isascii():
         raise NotAuthenticated("کلید API نامعتبر است", detail="invalid API key")
+    return key
+
+
+def _cached_principal(request: Request, db: Session, key: str) -> Principal:
     cache = principal_cache(request)
     digest = hashlib.sha256(key.encode()).hexdigest()
     principal = cache.get(digest)
@@ -129,6 +135,17 @@ def bank_principal(
         cache.put(digest, principal)
     request.state.principal = principal
     return principal
+
+
+def bank_principal(
+    request: Request,
+    db: DB,
+    header_key: Annotated[str | None, Security(api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_key)],
+) -> Principal:
+    """As ``barq.api.deps.api_principal`` (the same checks and 401s), with the principal cached."""
+    key = _key_of(header_key, f"Bearer {bearer.credentials}" if bearer is not None else None)
+    return _cached_principal(request, db, key)
 
 
 async def get_bank_api(request: Request, db: DB, principal: Annotated[Principal, Depends(bank_principal)]) -> Api:
@@ -161,37 +178,66 @@ class InquiryOut(BaseModel):
     open_bills: list[OpenBillOut] = Field(description="Unpaid issued bills, oldest first")
 
 
-BillIdPath = Annotated[
-    str,
-    Path(
-        max_length=40,
-        pattern=r"^[^\x00]*$",
-        description="The bill ID (شناسه قبض); Persian digits and separators are accepted",
-    ),
-]
+def _autocommit(request: Request) -> Engine:
+    """The app's engine without transactions, for reads that are one statement: no BEGIN and ROLLBACK round
+    trips around the inquiry."""
+    engine: Engine | None = getattr(request.app.state, "autocommit_engine", None)
+    if engine is None:
+        engine = request.app.state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        request.app.state.autocommit_engine = engine
+    return engine
 
 
 @router.get(
     "/bills/{bill_id}",
     summary="Inquiry: what a bill ID owes",
+    response_model=InquiryOut,
     responses={404: _problem("No subscription has this bill ID (`not_found`)")},
+    openapi_extra={
+        "security": [{"ApiKey": []}, {"BearerApiKey": []}],
+        "parameters": [
+            {
+                "name": "bill_id",
+                "in": "path",
+                "required": True,
+                "description": "The bill ID (شناسه قبض); Persian digits and separators are accepted",
+                "schema": {"type": "string", "maxLength": 40},
+            }
+        ],
+    },
 )
-def get_bill_inquiry(api: BankApi, bill_id: BillIdPath) -> InquiryOut:
+async def get_bill_inquiry(request: Request) -> Response:
     """The subscription's unpaid bills, oldest first, each with its payment ID, and what it owes in all.
-    A bill ID whose check digit is wrong is a 422 `bad_check_digit`; one that names no subscription is a 404."""
-    found = inquiry(api.db, principal=api.principal, bill_id=bill_id)
-    return InquiryOut(
-        bill_id=found.bill_id,
-        subscription_number=found.subscription_number,
-        amount_due=found.amount_due,
-        credit=max(found.balances.credit, 0),
-        open_bills=[
-            OpenBillOut(
-                cycle=b.cycle, payable=b.payable, payment_id=b.payment_id, issued_on=b.issued_on, due_on=b.due_on
-            )
+    A bill ID whose check digit is wrong is a 422 `bad_check_digit`; one that names no subscription is a 404.
+
+    The hot path of the banks (a thousand requests a second): it takes no FastAPI dependencies and writes its
+    JSON itself, so a request costs the key check (cached), one statement and little else. It is ``async``
+    and calls the database in the event loop: the statement takes a fraction of a millisecond, less than
+    handing the request to a worker thread and back."""
+    bill_id = request.path_params["bill_id"]
+    if len(bill_id) > 40 or "\x00" in bill_id:
+        raise BadCheckDigit("شناسه قبض نادرست است", field="bill_id", detail="bill_id too long or invalid")
+    key = _key_of(request.headers.get(API_KEY_HEADER), request.headers.get("authorization"))
+    with Session(_autocommit(request)) as db:
+        principal = _cached_principal(request, db, key)
+        found = inquiry(db, principal=principal, bill_id=bill_id)
+    body = {
+        "bill_id": found.bill_id,
+        "subscription_number": found.subscription_number,
+        "amount_due": found.amount_due,
+        "credit": max(found.balances.credit, 0),
+        "open_bills": [
+            {
+                "cycle": b.cycle,
+                "payable": b.payable,
+                "payment_id": b.payment_id,
+                "issued_on": b.issued_on.isoformat() if b.issued_on else None,
+                "due_on": b.due_on.isoformat() if b.due_on else None,
+            }
             for b in found.open_bills
         ],
-    )
+    }
+    return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
 
 
 # ------------------------------------------------------------------------------------------ payments
