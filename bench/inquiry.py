@@ -1,7 +1,7 @@
 """Benchmark: the banks' inquiry endpoint ``GET /api/v1/bills/{bill_id}`` under load, on loopback.
 
     python bench/payments.py --accounts 1000000 --db pg      # builds barq_bench_pay_base and barq_bench_pay
-    python bench/inquiry.py --seconds 20 --connections 16 --workers 2
+    python bench/inquiry.py --seconds 20 --connections 12 --workers 2
 
 Serves ``barq serve --workers N --no-access-log`` against the PostgreSQL database that ``bench/payments.py``
 left (1,000,000 subscriptions with a posted bill run and a posted bank file), issues an API key to a user
@@ -70,7 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--seconds", type=int, default=20)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()

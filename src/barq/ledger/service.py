@@ -510,6 +510,26 @@ class VerifyReport:
 VERIFY_CHUNK = 4_000_000
 
 
+def _exact_bincount(index: I64, amounts: I64, size: int) -> I64:
+    """Integer sums of ``amounts`` by ``index`` (0 ≤ index < size), exactly: ``np.bincount`` sums in float64,
+    so the amounts are split into two 26-bit-wide halves whose sums stay far below 2**53."""
+    low = amounts & (2**26 - 1)
+    high = amounts >> 26
+    lows = np.rint(np.bincount(index, weights=low, minlength=size)).astype(np.int64)
+    highs = np.rint(np.bincount(index, weights=high, minlength=size)).astype(np.int64)
+    return np.asarray(highs * 2**26 + lows, dtype=np.int64)
+
+
+def _sum_by_key(keys: I64, amounts: I64) -> tuple[I64, I64]:
+    """(sorted distinct keys, the integer sum of ``amounts`` for each)."""
+    if not len(keys):
+        return keys, amounts
+    order = np.argsort(keys, kind="stable")
+    k = keys[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+    return k[starts], np.add.reduceat(amounts[order], starts)
+
+
 def _code_name(codes: list[str], index: int) -> str:
     return codes[index] if 0 <= index < len(codes) else "(unknown account)"
 
@@ -546,13 +566,11 @@ def verify(session: Session, *, limit: int = 100) -> VerifyReport:
         inside[inside] = known[entry[inside]]
         report.orphan_postings += int((~inside).sum())
         e, a = entry[inside], amount[inside]
-        np.add.at(per_total, e, a)
-        np.add.at(per_count, e, 1)
-        np.add.at(per_debit, e, np.maximum(a, 0))
+        per_total += _exact_bincount(e, a, top)
+        per_count += np.bincount(e, minlength=top)
+        per_debit += _exact_bincount(e, np.maximum(a, 0), top)
         mine = sub > 0
-        k, inverse = np.unique(sub[mine] * 64 + acct[mine] + 1, return_inverse=True)
-        total = np.zeros(len(k), dtype=np.int64)
-        np.add.at(total, inverse, amount[mine])
+        k, total = _sum_by_key(sub[mine] * 64 + acct[mine] + 1, amount[mine])
         keys.append(k)
         sums.append(total)
     off = np.flatnonzero(per_total[e_ids] != 0)
@@ -560,10 +578,8 @@ def verify(session: Session, *, limit: int = 100) -> VerifyReport:
     bad = np.flatnonzero((per_count[e_ids] != e_count) | (per_debit[e_ids] != e_debit))
     report.incomplete_entries = [int(e_ids[i]) for i in bad[:limit]]
     # every (subscription, account) sum of postings against the stored balance
-    all_keys = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
-    k, inverse = np.unique(all_keys, return_inverse=True)
-    posted = np.zeros(len(k), dtype=np.int64)
-    np.add.at(posted, inverse, np.concatenate(sums) if sums else np.zeros(0, dtype=np.int64))
+    empty = np.zeros(0, dtype=np.int64)
+    k, posted = _sum_by_key(np.concatenate(keys) if keys else empty, np.concatenate(sums) if sums else empty)
     b_sub, b_acct, b_amount = fetch_int_columns(session, ["subscription_id", code_of, "amount"], "FROM ledger_balance")
     report.balances = len(b_sub)
     b_key = b_sub * 64 + b_acct + 1
