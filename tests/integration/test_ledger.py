@@ -1,10 +1,9 @@
-"""The ledger on a real database: post, post_bulk, append-only, balances, verify, bills posted on approval."""
+"""The ledger on a real database: post, post_selected, append-only, balances, verify, bills posted on approval."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import numpy as np
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
@@ -13,7 +12,7 @@ from barq.billing.service import bill_lines
 from barq.errors import ValidationError
 from barq.ledger import postings as L
 from barq.ledger.models import LedgerEntry, LedgerPosting
-from barq.ledger.service import Column, account_totals, balances, post, post_bulk, statement, verify
+from barq.ledger.service import account_totals, balances, post, post_selected, statement, verify
 from tests.factories import World
 from tests.ledger_factories import issue_bills
 
@@ -52,25 +51,43 @@ def test_postings_and_entries_cannot_be_changed_or_deleted(world: World) -> None
         assert s.scalar(select(func.sum(LedgerPosting.amount)).where(LedgerPosting.amount > 0)) == 5_000
 
 
-def test_post_bulk_is_all_or_nothing_and_verify_finds_tampering(world: World) -> None:
-    subs = np.array(world.subscription_ids, dtype=np.int64)
-    amounts = np.array([1_000, 0, 2_000], dtype=np.int64)[: len(subs)]
+def test_post_selected_is_all_or_nothing_and_verify_finds_tampering(world: World) -> None:
+    subs = world.subscription_ids[:3]
+    amounts = {subs[0]: 1_000, subs[1]: 0, subs[2]: 2_000}
+    case = " ".join(f"WHEN {sid} THEN {a}" for sid, a in amounts.items())
+    select_sql = (
+        f"SELECT 'receivable' AS account, id AS subscription_id, CASE id {case} END AS amount, 'adj' AS doc_type, "
+        f"id AS doc_id, CAST(NULL AS DATE) AS due_on FROM subscription WHERE id IN ({', '.join(map(str, subs))})"
+    )
     with world.session() as s:
         with pytest.raises(ValidationError):
-            post_bulk(
+            post_selected(
                 s,
                 kind=L.EntryKind.ADJUSTMENT,
-                columns=[Column(L.RECEIVABLE, subs, amounts)],
+                select_sql=select_sql,
+                params={},
                 others=[L.Posting(L.ENERGY_REVENUE, -2_999)],
                 actor="t",
                 at=AT,
                 on=ON,
             )
-        entry = post_bulk(
+        with pytest.raises(ValidationError):  # an account kept per channel cannot come from the query
+            post_selected(
+                s,
+                kind=L.EntryKind.ADJUSTMENT,
+                select_sql=select_sql.replace("'receivable' AS account", "'bank_clearing' AS account"),
+                params={},
+                others=[L.Posting(L.ENERGY_REVENUE, -3_000)],
+                actor="t",
+                at=AT,
+                on=ON,
+            )
+        entry = post_selected(
             s,
             kind=L.EntryKind.ADJUSTMENT,
-            columns=[Column(L.RECEIVABLE, subs, amounts, "adj", subs)],
-            others=[L.Posting(L.ENERGY_REVENUE, -int(amounts.sum()))],
+            select_sql=select_sql,
+            params={},
+            others=[L.Posting(L.ENERGY_REVENUE, -3_000)],
             actor="t",
             at=AT,
             on=ON,
@@ -78,7 +95,7 @@ def test_post_bulk_is_all_or_nothing_and_verify_finds_tampering(world: World) ->
         s.commit()
         assert s.scalar(select(func.count()).select_from(LedgerEntry)) == 1
         assert s.scalar(select(LedgerEntry.posting_count).where(LedgerEntry.id == entry)) == 3  # the zero is left out
-        assert [balances(s, int(i)).receivable for i in subs] == amounts.tolist()
+        assert [balances(s, sid).receivable for sid in subs] == [1_000, 0, 2_000]
         report = verify(s)
         assert report.ok and report.postings == 3 and report.balances == 2
         # a posting slipped in behind post()'s back: its entry no longer balances nor matches its count,
@@ -86,16 +103,16 @@ def test_post_bulk_is_all_or_nothing_and_verify_finds_tampering(world: World) ->
         s.execute(
             text(
                 "INSERT INTO ledger_posting (entry_id, account, subscription_id, amount) "
-                f"VALUES ({entry}, 'receivable', {int(subs[0])}, 7)"
+                f"VALUES ({entry}, 'receivable', {subs[0]}, 7)"
             )
         )
-        s.execute(text(f"UPDATE ledger_balance SET amount = amount + 1 WHERE subscription_id = {int(subs[-1])}"))
+        s.execute(text(f"UPDATE ledger_balance SET amount = amount + 1 WHERE subscription_id = {subs[-1]}"))
         report = verify(s)
         assert not report.ok
         assert report.unbalanced_entries == [(entry, 7)] and report.incomplete_entries == [entry]
         assert report.ledger_total == 7
         assert sorted(report.balance_differences) == sorted(
-            [(int(subs[0]), "receivable", 1_000, 1_007), (int(subs[-1]), "receivable", 2_001, 2_000)]
+            [(subs[0], "receivable", 1_000, 1_007), (subs[-1], "receivable", 2_001, 2_000)]
         )
 
 

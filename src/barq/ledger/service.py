@@ -1,7 +1,7 @@
-"""Writing and reading the ledger: one ``post`` for an entry, ``post_bulk`` for a million-line entry (a bill
-run, a bank file), balances, a subscription's statement, and ``verify``.
+"""Writing and reading the ledger: one ``post`` for an entry, ``post_selected`` for a million-line entry (a
+bill run, a bank file), balances, a subscription's statement, and ``verify``.
 
-Every write goes through :func:`post` or :func:`post_bulk`; both refuse an unbalanced entry before anything
+Every write goes through :func:`post` or :func:`post_selected`; both refuse an unbalanced entry before anything
 is written, and both move the stored per-subscription balances in the same transaction. Nothing here
 updates or deletes a posting (database triggers refuse it, see ``models``).
 """
@@ -138,95 +138,6 @@ def _move_balance(session: Session, subscription_id: int, account: str, amount: 
             ),
             {"amount": amount, "sid": subscription_id, "account": account},
         )
-
-
-@dataclass(frozen=True)
-class Column:
-    """Many postings to one per-subscription account: ``amounts[i]`` to ``account`` of ``subscription_ids[i]``,
-    with the source document ``doc_ids[i]`` of type ``doc_type``. Zero amounts are left out."""
-
-    account: str
-    subscription_ids: I64
-    amounts: I64
-    doc_type: str | None = None
-    doc_ids: I64 | None = None
-    due_on: date | None = None
-
-
-def post_bulk(
-    session: Session,
-    *,
-    kind: EntryKind,
-    columns: Sequence[Column],
-    others: Sequence[Posting] = (),
-    actor: str,
-    at: datetime,
-    on: date,
-    memo: str = "",
-    source: tuple[str, int] | None = None,
-) -> int | None:
-    """Write one entry of many per-subscription postings (``columns``) and a few others (company and channel
-    accounts), set-based; returns the entry's id, or None when every amount is zero.
-
-    The whole entry must sum to zero, or nothing is written.
-    """
-    kept: list[Column] = []
-    total = 0
-    debit = 0
-    for col in columns:
-        if CHART.get(col.account) is None or CHART[col.account].scope != "subscription":
-            raise ValidationError(
-                "حساب باید حساب مشترک باشد", field="account", detail=f"not per-subscription: {col.account}"
-            )
-        nz = col.amounts != 0
-        col = Column(
-            col.account,
-            col.subscription_ids[nz],
-            col.amounts[nz],
-            col.doc_type,
-            None if col.doc_ids is None else col.doc_ids[nz],
-            col.due_on,
-        )
-        if len(col.amounts):
-            kept.append(col)
-            total += int(col.amounts.sum())
-            debit += int(col.amounts[col.amounts > 0].sum())
-    rest = [p for p in others if p.amount != 0]
-    if not kept and not rest:
-        return None
-    for p in rest:  # the account, its key and an integer amount, as ``post`` checks them
-        check(Entry(kind, (p, Posting(p.account, -p.amount))))
-    off = total + sum(p.amount for p in rest)
-    if off != 0:
-        raise ValidationError(
-            "سند حسابداری تراز نیست: جمع بدهکار و بستانکار برابر نیست",
-            field="postings",
-            detail=f"bulk entry does not balance: off by {off}",
-        )
-    count = sum(len(c.amounts) for c in kept) + len(rest)
-    after = _last_posting(session)
-    entry_id = _stamp(
-        session,
-        kind=str(kind),
-        actor=actor,
-        at=at,
-        on=on,
-        memo=memo,
-        source=source,
-        reverses=None,
-        debit_total=debit + sum(p.amount for p in rest if p.amount > 0),
-        count=count,
-    )
-    rows: list[tuple[Any, ...]] = [_posting_row(entry_id, p) for p in rest]
-    for col in kept:
-        docs = col.doc_ids.tolist() if col.doc_ids is not None else [None] * len(col.amounts)
-        rows.extend(
-            (entry_id, col.account, s, None, a, col.doc_type, d, col.due_on)
-            for s, a, d in zip(col.subscription_ids.tolist(), col.amounts.tolist(), docs, strict=True)
-        )
-    bulk_insert(session, "ledger_posting", POSTING_COLUMNS, rows)
-    _move_balances(session, entry_id, after)
-    return entry_id
 
 
 def post_selected(
