@@ -38,7 +38,7 @@ from barq.errors import ValidationError
 from barq.ledger import postings as L
 from barq.ledger.service import lock_ledger_for_bulk, post_selected
 from barq.payments.channels import channel as find_channel
-from barq.payments.models import Payment, PaymentBatch
+from barq.payments.models import PaymentBatch
 from barq.payments.service import MAX_TRACE, PAID_STATES
 
 I64 = NDArray[np.int64]
@@ -666,13 +666,4 @@ def _result(batch: PaymentBatch, *, already: bool) -> FileResult:
         rows_duplicate=batch.rows_duplicate,
         amount_total=batch.amount_total,
         already=already,
-    )
-
-
-def batch_payments(session: Session, batch_id: int) -> list[Payment]:
-    """A batch's payments in suspense, for its report."""
-    return list(
-        session.scalars(
-            select(Payment).where(Payment.batch_id == batch_id, Payment.status == "suspense").order_by(Payment.id)
-        )
     )
