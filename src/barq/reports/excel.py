@@ -22,14 +22,25 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
-    """Numbers stay numbers (so Excel can sum them); dates become Jalali text."""
+Sheet = tuple[str, Sequence[str], Iterable[Sequence[Any]]]
+"""A sheet: its title, column titles and rows."""
+
+
+def sheets_to_xlsx(sheets: Iterable[Sheet]) -> bytes:
+    """Right-to-left sheets in one workbook. Numbers stay numbers (so Excel can sum them); dates become
+    Jalali text."""
     wb = Workbook(write_only=True)
-    ws = wb.create_sheet(title[:31])
-    ws.sheet_view.rightToLeft = True
-    ws.append(list(headers))
-    for row in rows:
-        ws.append([_cell(v) for v in row])
+    for title, headers, rows in sheets:
+        ws = wb.create_sheet(title[:31])
+        ws.sheet_view.rightToLeft = True
+        ws.append(list(headers))
+        for row in rows:
+            ws.append([_cell(v) for v in row])
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def to_xlsx(title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:
+    """One sheet (see :func:`sheets_to_xlsx`)."""
+    return sheets_to_xlsx([(title, headers, rows)])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from barq.auth.service import Principal, csrf_matches, principal_from_session
@@ -113,3 +113,15 @@ def get_page(
 
 
 PageDep = Annotated[Page, Depends(get_page)]
+
+
+def xlsx_download(data: bytes, filename: str, name_fa: str | None = None) -> Response:
+    """An Excel attachment; with ``name_fa`` the Persian file name too (RFC 6266), ``filename`` the ASCII one."""
+    from urllib.parse import quote
+
+    from barq.reports.excel import XLSX_MEDIA_TYPE
+
+    disposition = f'attachment; filename="{filename}"'
+    if name_fa:
+        disposition += f"; filename*=UTF-8''{quote(name_fa)}"
+    return Response(data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})

@@ -44,9 +44,9 @@ from barq.payments.service import (
     resolve_suspense,
     reverse_payment,
 )
-from barq.reports.excel import XLSX_MEDIA_TYPE, to_xlsx
+from barq.reports.excel import to_xlsx
 from barq.reports.listing import EXPORT_LIMIT, paginate
-from barq.web.deps import Page, PageDep
+from barq.web.deps import Page, PageDep, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 Listed = Select[Payment, str]  # a payment and its subscription's number (None when it has none)
@@ -109,14 +109,6 @@ def _subscription_numbers(db: Session, ids: set[int]) -> dict[int, str]:
     return {i: n for i, n in rows}
 
 
-def _xlsx(title: str, header: list[str], rows: list[tuple[Any, ...]], filename: str) -> Response:
-    return Response(
-        to_xlsx(title, header, rows),
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
 def _base(page: Page) -> Listed:
     return (
         select(Payment, Subscription.subscription_number)
@@ -160,7 +152,7 @@ def _export(page: Page, stmt: Listed, title: str, filename: str) -> Response:
         )
         for pay, number in page.db.execute(stmt.limit(EXPORT_LIMIT))
     ]
-    return _xlsx(title, _EXPORT_HEADER, rows, filename)
+    return xlsx_download(to_xlsx(title, _EXPORT_HEADER, rows), filename)
 
 
 # ------------------------------------------------------------------------------------------ the list

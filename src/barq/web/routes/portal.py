@@ -25,16 +25,14 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from barq.auth.service import csrf_matches
-from barq.calendar import fa_number
 from barq.errors import BarqError, NotFound, TooManyAttempts, ValidationError
-from barq.ids import normalize_digits
 from barq.payments.gateway import (
     CallbackRefused,
     DevAction,
@@ -48,7 +46,7 @@ from barq.payments.gateway import (
     start_portal_payment,
 )
 from barq.web.deps import DB
-from barq.web.routes.selfread import AttemptLimiter, client_address, retry_after
+from barq.web.routes.selfread import AttemptLimiter, ClientAndBillLimits, client_address, retry_after
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("barq.web.portal")
@@ -70,22 +68,10 @@ PRIVATE: Final = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 @dataclass
-class PortalLimits:
+class PortalLimits(ClientAndBillLimits):
     per_client: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*CLIENT_LIMIT))
     per_bill: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*BILL_LIMIT))
-
-    def check(self, client: str, bill_id: str) -> None:
-        """Count one check or start; TooManyAttempts (``detail``: the seconds to wait) above a limit."""
-        wait = self.per_client.hit(f"client:{client}")
-        key = "".join(c for c in normalize_digits(bill_id) if c.isascii() and c.isdigit()).lstrip("0")
-        if not wait and key:
-            wait = self.per_bill.hit(f"bill:{key}")
-        if wait:
-            minutes = max(1, round(wait / 60))
-            raise TooManyAttempts(
-                f"درخواست‌ها بیش از حد مجاز است؛ {fa_number(minutes)} دقیقهٔ دیگر دوباره بکوشید",
-                detail=f"retry after {int(wait) + 1} seconds",
-            )
+    what_fa: ClassVar[str] = "درخواست‌ها"
 
 
 def portal_limits(app: FastAPI) -> PortalLimits:

@@ -23,9 +23,9 @@ from barq.network.models import District, Route
 from barq.reading.exceptions import ACTIONS, QueueFilter, queue_counts, queue_query, resolve
 from barq.reading.incoming import parse_file
 from barq.reading.pipeline import REASON_TITLES_FA, import_reads
-from barq.reports.excel import XLSX_MEDIA_TYPE, to_xlsx
+from barq.reports.excel import to_xlsx
 from barq.reports.listing import EXPORT_LIMIT, export_rows, paginate
-from barq.web.deps import Page, PageDep, check_csrf
+from barq.web.deps import Page, PageDep, check_csrf, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 MAX_UPLOAD_BYTES = 200_000_000
@@ -72,16 +72,8 @@ def uploads(page: PageDep, p: int = 1, format: str = "") -> Response:
             for b in export_rows(page.db, stmt)
         ]
         header = ["شماره", "زمان", "منبع", "پرونده", "سطرها", "ثبت‌شده", "تکراری", "رد شده", "استثنا", "برآورد"]
-        return _xlsx("بارگذاری‌های قرائت", header, rows, "read-uploads.xlsx")
+        return _export("بارگذاری‌های قرائت", header, rows, "read-uploads.xlsx")
     return _uploads(page, p)
-
-
-def _xlsx(title: str, header: list[str], rows: list[tuple[Any, ...]], filename: str) -> Response:
-    return Response(
-        to_xlsx(title, header, rows),
-        media_type=XLSX_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
 
 
 @router.post("/reading/uploads", response_class=HTMLResponse)
@@ -191,7 +183,7 @@ def exceptions(
             "علت",
             "مامور",
         ]
-        return _xlsx("استثناهای قرائت", header, rows, "read-exceptions.xlsx")
+        return _export("استثناهای قرائت", header, rows, "read-exceptions.xlsx")
     return _queue(page, params, p)
 
 
@@ -273,3 +265,7 @@ def photo(page: PageDep, photo_id: int) -> Response:
     if found is None:
         raise NotFound("عکس پیدا نشد")
     return Response(found.data, media_type=found.content_type, headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _export(title: str, header: list[str], rows: list[tuple[Any, ...]], filename: str) -> Response:
+    return xlsx_download(to_xlsx(title, header, rows), filename)

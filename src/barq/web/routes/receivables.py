@@ -4,16 +4,13 @@ statement. Each page exports to Excel with ``?format=xlsx``."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from fractions import Fraction
 from math import floor
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from openpyxl import Workbook
 
 from barq.auth import permissions as P
 from barq.billing.documents import fa_amount
@@ -23,7 +20,7 @@ from barq.errors import ValidationError
 from barq.ids import normalize_digits
 from barq.ledger.postings import CUSTOMER_CREDIT
 from barq.network.service import district_names
-from barq.reports.excel import XLSX_MEDIA_TYPE
+from barq.reports.excel import sheets_to_xlsx
 from barq.reports.receivables import (
     BUCKETS,
     Buckets,
@@ -36,7 +33,7 @@ from barq.reports.receivables import (
     receivables_dashboard,
     subscription_statement,
 )
-from barq.web.deps import PageDep
+from barq.web.deps import PageDep, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,25 +70,6 @@ def _district(raw: str) -> int | None:
     if not text.isdigit():
         raise ValidationError("امور نادرست است", field="district")
     return int(text)
-
-
-def _xlsx(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
-    """Right-to-left sheets in one workbook; numbers stay numbers so Excel can sum them."""
-    wb = Workbook(write_only=True)
-    for title, headers, rows in sheets:
-        ws = wb.create_sheet(title[:31])
-        ws.sheet_view.rightToLeft = True
-        ws.append(list(headers))
-        for row in rows:
-            ws.append(list(row))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-def _download(data: bytes, ascii_name: str, name: str) -> Response:
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return Response(data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})
 
 
 def _ages(aging: Buckets) -> list[int]:
@@ -136,7 +114,7 @@ def _dashboard_xlsx(board: Dashboard) -> bytes:
         for x in [*board.lines, board.total]
         for m in x.months
     ]
-    return _xlsx(
+    return sheets_to_xlsx(
         [
             ("سنی بدهی", headers, [line(x) for x in [*board.lines, board.total]]),
             ("نرخ وصول ماهانه", ["امور", "ماه", "دوره", "صورتحساب (ریال)", "وصول (ریال)", "نرخ وصول ٪"], months),
@@ -174,7 +152,7 @@ def dashboard(page: PageDep, district: str = "", format: str = "") -> Response:
         chosen = board.district_id if page.principal.district_id is None else None
         suffix = f"-{names[chosen]}" if chosen in names else ""
         stamp = format_jalali(board.today).replace("/", "-")
-        return _download(
+        return xlsx_download(
             _dashboard_xlsx(board), f"receivables-{board.today.isoformat()}.xlsx", f"مطالبات{suffix}-{stamp}.xlsx"
         )
     return page.render(
@@ -213,7 +191,7 @@ def _organisations_xlsx(classes: Sequence[DebtorClass], items: Sequence[Organisa
         ]
         for o in items
     ]
-    return _xlsx(
+    return sheets_to_xlsx(
         [
             ("دولتی و غیردولتی", ["گروه", "مشترک", "اشتراک", "اشتراک بدهکار", "بدهی (ریال)", *ages], summary),
             (
@@ -241,7 +219,7 @@ def organisations(
     }
     if format == "xlsx":
         classes, items = organisation_export(page.db, **args)
-        return _download(
+        return xlsx_download(
             _organisations_xlsx(classes, items),
             f"organisation-debt-{page.clock.today().isoformat()}.xlsx",
             f"بدهی-سازمان‌ها-{format_jalali(page.clock.today()).replace('/', '-')}.xlsx",
@@ -296,7 +274,7 @@ def statement_page(page: PageDep, subscription_id: int, format: str = "") -> Res
             ["خالص بدهی", b.net],
             *([t, v] for t, v in zip(BUCKET_TITLES, _ages(st.aging), strict=True)),
         ]
-        data = _xlsx(
+        data = sheets_to_xlsx(
             [
                 (
                     "گردش حساب",
@@ -306,7 +284,7 @@ def statement_page(page: PageDep, subscription_id: int, format: str = "") -> Res
                 ("مانده و سنی بدهی", ["شرح", "مبلغ (ریال)"], summary),
             ]
         )
-        return _download(
+        return xlsx_download(
             data, f"statement-{st.subscription_number}.xlsx", f"صورت‌حساب-اشتراک-{st.subscription_number}.xlsx"
         )
     return page.render(

@@ -3,16 +3,12 @@ weights and an Excel export; one reader's figures over twelve cycles with a serv
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
-from openpyxl import Workbook
 
 from barq.auth import permissions as P
 from barq.billing.service import cycle_of, previous_cycle
@@ -40,8 +36,8 @@ from barq.reading.scorecard import (
     reader_trend,
     recent_cycles,
 )
-from barq.reports.excel import XLSX_MEDIA_TYPE
-from barq.web.deps import Page, PageDep
+from barq.reports.excel import sheets_to_xlsx
+from barq.web.deps import Page, PageDep, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 
@@ -136,31 +132,11 @@ def _figures(line: Line) -> list[Any]:
     )
 
 
-def _xlsx(sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[Any]]]]) -> bytes:
-    """Several right-to-left sheets in one workbook (``reports.excel.to_xlsx`` writes one)."""
-    wb = Workbook(write_only=True)
-    for title, headers, rows in sheets:
-        ws = wb.create_sheet(title[:31])
-        ws.sheet_view.rightToLeft = True
-        ws.append(list(headers))
-        for row in rows:
-            ws.append(list(row))
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
 def _weights_sheet(rules: Rules) -> tuple[str, list[str], list[list[Any]]]:
     rows: list[list[Any]] = [
         [FACTOR_NAMES[f], FACTOR_RULES[f], rules.weights[f], _zero_at_text(rules, f)] for f in SCORE_FACTORS
     ]
     return "وزن‌ها", ["عامل", "تعریف", "وزن", "تبدیل به امتیاز"], rows
-
-
-def _download(data: bytes, ascii_name: str, name: str) -> Response:
-    """An attachment with an ASCII name and the Persian one (RFC 6266)."""
-    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
-    return Response(data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})
 
 
 # ----------------------------------------------------------------------------------------------- pages
@@ -198,7 +174,7 @@ def scorecards(page: PageDep, cycle: str = "", district: str = "", format: str =
             for line in card.readers
         ]
         contractors = [[line.rank, line.name, line.readers, *_figures(line)] for line in card.contractors]
-        data = _xlsx(
+        data = sheets_to_xlsx(
             [
                 ("ماموران", ["رتبه", "مامور", "پیمانکار", "مسیرها", *_figure_headers()], readers),
                 ("پیمانکاران", ["رتبه", "پیمانکار", "ماموران", *_figure_headers()], contractors),
@@ -206,7 +182,7 @@ def scorecards(page: PageDep, cycle: str = "", district: str = "", format: str =
             ]
         )
         suffix = f"-{districts[card.district_id]}" if card.district_id in districts else ""
-        return _download(data, f"reader-scorecards-{chosen}.xlsx", f"کارنامه-ماموران-{chosen}{suffix}.xlsx")
+        return xlsx_download(data, f"reader-scorecards-{chosen}.xlsx", f"کارنامه-ماموران-{chosen}{suffix}.xlsx")
     cycles = recent_cycles(page.clock)
     if chosen not in cycles:
         cycles = sorted([*cycles, chosen], reverse=True)
@@ -296,8 +272,8 @@ def reader_page(page: PageDep, user_id: int, cycle: str = "", format: str = "") 
     newest_first = [(c, trend.lines.get(c)) for c in reversed(trend.cycles)]
     if format == "xlsx":
         rows = [[cycle_name(c), *_figures(line)] for c, line in newest_first if line is not None]
-        data = _xlsx([("کارنامه", ["دوره", *_figure_headers()], rows), _weights_sheet(trend.rules)])
-        return _download(data, f"reader-{user_id}-{last}.xlsx", f"کارنامه-{trend.reader.name}-{last}.xlsx")
+        data = sheets_to_xlsx([("کارنامه", ["دوره", *_figure_headers()], rows), _weights_sheet(trend.rules)])
+        return xlsx_download(data, f"reader-{user_id}-{last}.xlsx", f"کارنامه-{trend.reader.name}-{last}.xlsx")
     return page.render(
         "reading/scorecards/reader.html",
         trend=trend,

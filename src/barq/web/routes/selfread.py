@@ -26,7 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
@@ -95,12 +95,16 @@ class AttemptLimiter:
 
 
 @dataclass
-class SelfReadLimits:
-    per_client: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*CLIENT_LIMIT))
-    per_bill: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*BILL_LIMIT))
+class ClientAndBillLimits:
+    """A public page's limits: attempts per client address and per bill ID; ``what_fa`` names the attempts
+    in the refusal."""
+
+    per_client: AttemptLimiter
+    per_bill: AttemptLimiter
+    what_fa: ClassVar[str] = "ارسال‌ها"
 
     def check(self, client: str, bill_id: str) -> None:
-        """Count one submission; TooManyAttempts (its ``detail`` holds the seconds to wait) above a limit."""
+        """Count one attempt; TooManyAttempts (its ``detail`` holds the seconds to wait) above a limit."""
         wait = self.per_client.hit(f"client:{client}")
         key = "".join(c for c in normalize_digits(bill_id) if c.isascii() and c.isdigit()).lstrip("0")
         if not wait and key:
@@ -108,9 +112,15 @@ class SelfReadLimits:
         if wait:
             minutes = max(1, round(wait / 60))
             raise TooManyAttempts(
-                f"ارسال‌ها بیش از حد مجاز است؛ {fa_number(minutes)} دقیقهٔ دیگر دوباره بکوشید",
+                f"{self.what_fa} بیش از حد مجاز است؛ {fa_number(minutes)} دقیقهٔ دیگر دوباره بکوشید",
                 detail=f"retry after {int(wait) + 1} seconds",
             )
+
+
+@dataclass
+class SelfReadLimits(ClientAndBillLimits):
+    per_client: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*CLIENT_LIMIT))
+    per_bill: AttemptLimiter = field(default_factory=lambda: AttemptLimiter(*BILL_LIMIT))
 
 
 def self_read_limits(app: FastAPI) -> SelfReadLimits:
