@@ -5,8 +5,9 @@ SQLite is the default (WAL, foreign keys on); PostgreSQL via psycopg 3 in produc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -181,3 +182,166 @@ def _copy_int_columns(session: Session, exprs: Sequence[str], tail: str) -> list
         items = np.frombuffer(data[20:], dtype=record)  # 1-D header: ndim, flags, type, size, lower bound
         out.append(items["value"].astype(np.int64))
     return out
+
+
+# ------------------------------------------------------------------------------ columnar insert
+
+
+@dataclass(frozen=True, slots=True)
+class Nullable:
+    """An integer column with the rows that are NULL marked."""
+
+    values: Any  # NDArray[np.int64]
+    null: Any  # NDArray[np.bool_]
+
+
+_COPY_SPECIAL = frozenset(b"\\\t\n\r")
+_COPY_BLOCK = 1 << 18
+
+
+def insert_columns(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
+    """Insert ``n`` rows given column by column, inside the session's transaction, in row order (ids rise with
+    it). A column is a scalar (every row the same), a numpy integer or boolean array, a :class:`Nullable`, or
+    a list of ``str | None`` (trailing spaces are not kept).
+
+    No row passes through the driver: each column is encoded by numpy into fixed-width ASCII. On SQLite every
+    column is one blob parameter that a single ``INSERT … SELECT`` over a counter cuts with ``substr`` (the
+    driver's ``executemany`` costs 2.6 µs a row and 0.3 µs a value; this is three times faster with the
+    indexes' work included); on PostgreSQL the columns are laid side by side into ``COPY`` text."""
+    if n == 0:
+        return
+    encoded = {name: _encode(value, n) for name, value in columns.items()}
+    if session.get_bind().dialect.name == "sqlite":
+        _insert_sqlite(session, table, encoded, n)
+    else:
+        _copy_text(session, table, encoded, n)
+
+
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    cells: Any  # (n, width) uint8, 0 = padding; None for a scalar
+    null: Any  # (n,) bool or None
+    scalar: Any  # the scalar value when cells is None
+    text: bool  # a string column (SQLite keeps it as TEXT, not INTEGER)
+
+
+def _encode(value: Any, n: int) -> _Encoded:
+    import numpy as np
+
+    if isinstance(value, Nullable):
+        enc = _encode(value.values, n)
+        null = np.asarray(value.null, dtype=bool)
+        return _Encoded(enc.cells, null if null.any() else None, None, False)
+    if isinstance(value, np.ndarray):
+        if len(value) != n:
+            raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
+        return _Encoded(_int_cells(value.astype(np.int64)), None, None, False)
+    if isinstance(value, list):
+        if len(value) != n:
+            raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
+        null = None
+        if None in value:
+            null = np.fromiter((v is None for v in value), dtype=bool, count=n)
+            value = ["" if v is None else v for v in value]
+        try:
+            raw = np.array(value, dtype=bytes)
+        except UnicodeEncodeError:
+            raw = np.array([v.encode() for v in value], dtype=bytes)
+        cells = raw.view(np.uint8).reshape(n, raw.dtype.itemsize)
+        return _Encoded(cells, null, None, True)
+    return _Encoded(None, None, value, isinstance(value, str))
+
+
+def _int_cells(a: Any) -> Any:
+    """Integers as a sign byte and zero-padded digits: ``-0042`` and ``00042`` (both databases read them)."""
+    import numpy as np
+
+    mag = np.abs(a)
+    width = len(str(int(mag.max()))) if len(mag) else 1
+    cells = np.empty((len(a), width + 1), dtype=np.uint8)
+    cells[:, 0] = np.where(a < 0, ord("-"), ord("0"))
+    for k in range(width):
+        cells[:, width - k] = mag % 10 + ord("0")
+        mag = mag // 10
+    return cells
+
+
+def _insert_sqlite(session: Session, table: str, encoded: dict[str, _Encoded], n: int) -> None:
+    import numpy as np
+
+    exprs: list[str] = []
+    params: dict[str, Any] = {"n": n}
+    for k, enc in enumerate(encoded.values()):
+        key = f"c{k}"
+        if enc.cells is None:
+            params[key] = enc.scalar
+            exprs.append(f":{key}")
+            continue
+        cells = enc.cells
+        if enc.text:
+            cells = np.where(cells == 0, np.uint8(ord(" ")), cells)
+        width = cells.shape[1]
+        if enc.null is not None:  # a leading byte: N for NULL
+            flag = np.where(enc.null, np.uint8(ord("N")), np.uint8(ord(" ")))
+            cells = np.concatenate([flag[:, None], cells], axis=1)
+        params[key] = np.ascontiguousarray(cells).tobytes()
+        stride = cells.shape[1]
+        start = f"i * {stride} + {2 if enc.null is not None else 1}"
+        cut = f"substr(:{key}, {start}, {width})"
+        expr = f"rtrim(CAST({cut} AS TEXT), ' ')" if enc.text else f"CAST({cut} AS INTEGER)"
+        if enc.null is not None:
+            expr = f"CASE WHEN substr(:{key}, i * {stride} + 1, 1) = X'4E' THEN NULL ELSE {expr} END"
+        exprs.append(expr)
+    raw_connection(session).execute(
+        f"INSERT INTO {table} ({', '.join(encoded)}) "
+        "WITH RECURSIVE counter(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM counter WHERE i < :n - 1) "
+        f"SELECT {', '.join(exprs)} FROM counter",
+        params,
+    )
+
+
+def _scalar_text(value: Any) -> bytes:
+    if value is None:
+        return b"\\N"
+    if isinstance(value, bool):
+        return b"t" if value else b"f"
+    return str(value).encode()
+
+
+def _copy_text(session: Session, table: str, encoded: dict[str, _Encoded], n: int) -> None:
+    """PostgreSQL: COPY text, built block by block as one byte matrix whose padding (0) is then dropped."""
+    import numpy as np
+
+    special = np.array(sorted(_COPY_SPECIAL), dtype=np.uint8)
+    parts: list[Any] = []
+    for enc in encoded.values():
+        if enc.cells is None:
+            raw = _scalar_text(enc.scalar)
+            if enc.scalar is not None and _COPY_SPECIAL & set(raw):
+                raise ValueError("insert_columns: a scalar holds a backslash, tab or line break")
+            parts.append(np.broadcast_to(np.frombuffer(raw, dtype=np.uint8), (n, len(raw))))
+            continue
+        if enc.text and np.isin(enc.cells, special).any():
+            raise ValueError("insert_columns: a text value holds a backslash, tab or line break")
+        cells = enc.cells.copy()
+        if not enc.text:  # leading zeros dropped, the last digit kept
+            cells[:, :-1][np.logical_and.accumulate(cells[:, :-1] == ord("0"), axis=1)] = 0
+        if enc.null is not None:
+            if cells.shape[1] < 2:
+                cells = np.concatenate([cells, np.zeros((n, 1), dtype=np.uint8)], axis=1)
+            cells[enc.null] = 0
+            cells[enc.null, :2] = np.frombuffer(b"\\N", dtype=np.uint8)
+        parts.append(cells)
+    width = sum(c.shape[1] + 1 for c in parts)
+    sql = f"COPY {table} ({', '.join(encoded)}) FROM STDIN"
+    with raw_connection(session).cursor() as cur, cur.copy(sql) as copy:
+        for start in range(0, n, _COPY_BLOCK):
+            stop = min(n, start + _COPY_BLOCK)
+            block = np.zeros((stop - start, width), dtype=np.uint8)
+            at = 0
+            for cells in parts:
+                block[:, at : at + cells.shape[1]] = cells[start:stop]
+                at += cells.shape[1] + 1
+                block[:, at - 1] = ord("\t")
+            block[:, -1] = ord("\n")
+            copy.write(block[block != 0].tobytes())

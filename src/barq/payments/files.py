@@ -21,6 +21,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date
+from operator import methodcaller
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,7 +34,7 @@ from barq.billing.models import ISSUED_BILLS_SQL
 from barq.bulk import without_gc
 from barq.calendar import parse_jalali, to_jalali
 from barq.clock import Clock
-from barq.db import bulk_insert, fetch_int_columns
+from barq.db import Nullable, bulk_insert, fetch_int_columns, insert_columns
 from barq.errors import ValidationError
 from barq.ledger import postings as L
 from barq.ledger.service import lock_ledger_for_bulk, post_selected
@@ -132,15 +133,23 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
         if len(errors) < MAX_REPORTED:
             errors.append(RowError(line, column, message))
 
-    rows = list(reader)
-    sizes = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
-    keep = np.flatnonzero(sizes == width)
-    for i in np.flatnonzero(sizes != width).tolist():
-        if sizes[i] > 1 or (sizes[i] == 1 and rows[i][0].strip()):
-            refuse(i + 2, "row", f"{sizes[i]} ستون دارد؛ {width} ستون لازم است")
-    good = rows if len(keep) == len(rows) else [rows[i] for i in keep.tolist()]
-    lines = (keep + 2).tolist()
-    columns = list(zip(*good, strict=True)) if good else [() for _ in range(width)]
+    body_lines = text_lines[1:]
+    plain = '"' not in body
+    if plain and all(n == width - 1 for n in map(methodcaller("count", ","), body_lines)):
+        # every line has its fields: the whole body is split at once and the columns sliced out of it
+        fields = ",".join(body_lines).split(",")
+        columns: list[Sequence[str]] = [fields[k::width] for k in range(width)]
+        lines = list(range(2, len(body_lines) + 2))
+    else:
+        rows = list(reader)
+        sizes = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
+        keep = np.flatnonzero(sizes == width)
+        for i in np.flatnonzero(sizes != width).tolist():
+            if sizes[i] > 1 or (sizes[i] == 1 and rows[i][0].strip()):
+                refuse(i + 2, "row", f"{sizes[i]} ستون دارد؛ {width} ستون لازم است")
+        good = rows if len(keep) == len(rows) else [rows[i] for i in keep.tolist()]
+        lines = (keep + 2).tolist()
+        columns = list(zip(*good, strict=True)) if good else [() for _ in range(width)]
     traces, bills, pays, amounts_s, dates_s = (_stripped(columns[p]) for p in pos)
     t_len = np.fromiter(map(len, traces), dtype=np.int64, count=len(traces))
     joined = " ".join(traces)
@@ -435,24 +444,6 @@ def _existing_traces(session: Session, bank: str, traces: list[str]) -> dict[str
     return {t: b for t, b in rows}
 
 
-_PAYMENT_COLUMNS = (
-    "channel",
-    "trace",
-    "bill_id",
-    "payment_id",
-    "amount",
-    "paid_on",
-    "received_at",
-    "actor",
-    "status",
-    "reason",
-    "subscription_id",
-    "bill_ref",
-    "to_credit",
-    "batch_id",
-)
-
-
 @dataclass(frozen=True)
 class OpenedFile:
     """A checked file and its batch row, ready for :func:`post_bank_file`; ``parsed`` is None when the same
@@ -615,28 +606,28 @@ def _post_chunk(
     now = clock.now()
     # SQLite keeps UTC datetimes as text: format once, not once a row through the driver's adapter
     stamp: object = now if s.get_bind().dialect.name != "sqlite" else str(now.astimezone(UTC).replace(tzinfo=None))
-    sub = m.subscription[part].tolist()
-    ref = m.bill_ref[part].tolist()
-    records = list(
-        zip(
-            [bank] * len(part),
-            [f.trace[i] for i in rows_of],
-            [f.bill_id[i] for i in rows_of],
-            [f.payment_id[i] for i in rows_of],
-            amounts.tolist(),
-            [f.paid_on[i] for i in rows_of],
-            [stamp] * len(part),
-            [principal.username] * len(part),
-            status,
-            reason,
-            [x or None for x in sub],
-            [x or None for x in ref],
-            m.to_credit[part].tolist(),
-            [batch_id] * len(part),
-            strict=True,
-        )
+    sub, ref = m.subscription[part], m.bill_ref[part]
+    insert_columns(
+        s,
+        "payment",
+        {
+            "channel": bank,
+            "trace": [f.trace[i] for i in rows_of],
+            "bill_id": [f.bill_id[i] for i in rows_of],
+            "payment_id": [f.payment_id[i] for i in rows_of],
+            "amount": amounts,
+            "paid_on": [f.paid_on[i] for i in rows_of],
+            "received_at": stamp,
+            "actor": principal.username,
+            "status": status,
+            "reason": reason,
+            "subscription_id": Nullable(sub, sub == 0),
+            "bill_ref": Nullable(ref, ref == 0),
+            "to_credit": m.to_credit[part],
+            "batch_id": batch_id,
+        },
+        len(part),
     )
-    bulk_insert(s, "payment", _PAYMENT_COLUMNS, records)
     chunk = f"FROM payment WHERE id > {before} AND batch_id = {int(batch_id)}"
     post_selected(
         s,

@@ -1,0 +1,64 @@
+"""db.insert_columns: every kind of column comes back exactly as given, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, select, text
+
+from barq.db import Nullable, insert_columns, make_sessionmaker
+from barq.payments.models import Payment
+
+
+def test_columns_round_trip(engine: Engine) -> None:
+    n = 5
+    at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
+    sqlite = engine.dialect.name == "sqlite"
+    with make_sessionmaker(engine)() as s, s.begin():
+        insert_columns(
+            s,
+            "payment",
+            {
+                "channel": "mellat",
+                "trace": ["9", "123456789012345678901234567890", "00042", "a-b_c", "x"],
+                "bill_id": ["1", "22", "333", "4444", "5555555555555"],
+                "payment_id": ["0", "10", "200", "3000", "40000"],
+                "amount": np.array([1, 0, 9_223_372_036_854_775_807, 120_000, 7], dtype=np.int64),
+                "paid_on": ["2026-11-20", "2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"],
+                "received_at": str(at.replace(tzinfo=None)) if sqlite else at,
+                "actor": ["بانک ملت", "bank", "", "b", "bank"],
+                "status": ["posted", "suspense", "posted", "posted", "posted"],
+                "reason": [None, "amount", None, None, "no_bill"],
+                "subscription_id": Nullable(np.array([5, 0, 7, -3, 0]), np.array([False, True, False, False, True])),
+                "bill_ref": Nullable(np.array([0, 0, 0, 0, 0]), np.zeros(n, dtype=bool)),
+                "to_credit": np.array([-1_500, 0, 3, -9_223_372_036_854_775_807, 10]),
+            },
+            n,
+        )
+    with make_sessionmaker(engine)() as s:
+        rows = s.scalars(select(Payment).order_by(Payment.id)).all()
+    assert [r.trace for r in rows] == ["9", "123456789012345678901234567890", "00042", "a-b_c", "x"]
+    assert [r.bill_id for r in rows] == ["1", "22", "333", "4444", "5555555555555"]
+    assert [r.payment_id for r in rows] == ["0", "10", "200", "3000", "40000"]
+    assert [r.amount for r in rows] == [1, 0, 9_223_372_036_854_775_807, 120_000, 7]
+    assert [r.paid_on for r in rows] == [date(2026, 11, d) for d in range(20, 25)]
+    assert {r.received_at for r in rows} == {at} and {r.channel for r in rows} == {"mellat"}
+    assert [r.actor for r in rows] == ["بانک ملت", "bank", "", "b", "bank"]
+    assert [r.reason for r in rows] == [None, "amount", None, None, "no_bill"]
+    assert [r.subscription_id for r in rows] == [5, None, 7, -3, None]
+    assert [r.bill_ref for r in rows] == [0, 0, 0, 0, 0]
+    assert [r.to_credit for r in rows] == [-1_500, 0, 3, -9_223_372_036_854_775_807, 10]
+    assert [r.id for r in rows] == sorted(r.id for r in rows)
+    with engine.connect() as conn:  # stored as integers, not text, on SQLite too
+        assert conn.execute(text("SELECT SUM(to_credit) FROM payment WHERE to_credit > 0")).scalar_one() == 13
+
+
+def test_refuses_wrong_lengths_and_copy_control_characters(engine: Engine) -> None:
+    with make_sessionmaker(engine)() as s:
+        with pytest.raises(ValueError, match="2 values, not 3"):
+            insert_columns(s, "payment", {"amount": np.array([1, 2])}, 3)
+        if engine.dialect.name != "sqlite":
+            with pytest.raises(ValueError, match="backslash"):
+                insert_columns(s, "payment", {"trace": ["a\tb"]}, 1)
