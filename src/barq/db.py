@@ -239,7 +239,7 @@ def _encode(value: Any, n: int) -> _Encoded:
     if isinstance(value, list):
         if len(value) != n:
             raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
-        null = None
+        null: Any = None
         if None in value:
             null = np.fromiter((v is None for v in value), dtype=bool, count=n)
             value = ["" if v is None else v for v in value]
