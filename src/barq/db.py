@@ -230,8 +230,8 @@ def _encode(value: Any, n: int) -> _Encoded:
 
     if isinstance(value, Nullable):
         enc = _encode(value.values, n)
-        null = np.asarray(value.null, dtype=bool)
-        return _Encoded(enc.cells, null if null.any() else None, None, False)
+        mask = np.asarray(value.null, dtype=bool)
+        return _Encoded(enc.cells, mask if mask.any() else None, None, False)
     if isinstance(value, np.ndarray):
         if len(value) != n:
             raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
@@ -239,7 +239,7 @@ def _encode(value: Any, n: int) -> _Encoded:
     if isinstance(value, list):
         if len(value) != n:
             raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
-        null: Any = None
+        null = None
         if None in value:
             null = np.fromiter((v is None for v in value), dtype=bool, count=n)
             value = ["" if v is None else v for v in value]
