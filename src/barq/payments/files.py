@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date
 from operator import methodcaller
 
@@ -86,12 +86,10 @@ class Parsed:
 
     lines: I64
     trace: list[str]
-    bill_id: list[str]
-    payment_id: list[str]
     amount: I64
     paid_on: list[str]  # ISO dates
-    bill_int: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    payment_int: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    bill_int: I64  # the IDs' digits as integers (the stored IDs are their digits without leading zeros)
+    payment_int: I64
 
 
 # ------------------------------------------------------------------------------------- parsing
@@ -207,8 +205,6 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
     return Parsed(
         lines=np.array(lines, dtype=np.int64),
         trace=traces,
-        bill_id=[s.lstrip("0") for s in bills],
-        payment_id=[s.lstrip("0") for s in pays],
         amount=amount,
         paid_on=paid_on,
         bill_int=bill_int,
@@ -586,19 +582,21 @@ def _post_chunk(
     clock: Clock,
 ) -> None:
     """Post the file's ``rows`` (positions in file order), matched as ``m``, in the caller's transaction."""
-    part = np.arange(len(rows), dtype=np.int64)
-    reason = m.reason
+    # stored in the order of subscriptions (stable): the ledger's postings then follow its index on
+    # (subscription, id), and the bills (numbered in that order by their run) the payments' index on bill_ref
+    order = np.argsort(m.subscription, kind="stable")
+    reason = [m.reason[k] for k in order.tolist()]
     status = ["suspense" if r else "posted" for r in reason]
-    rows_of = rows.tolist()
-    amounts = f.amount[rows]
+    stored = rows[order]
+    amounts = f.amount[stored]
     suspense_total = int(sum(a for a, r in zip(amounts.tolist(), reason, strict=True) if r))
-    posted = len(part) - sum(1 for r in reason if r)
+    posted = len(rows) - sum(1 for r in reason if r)
     s.execute(
         text(
             "UPDATE payment_batch SET rows_posted = rows_posted + :posted, rows_suspense = rows_suspense + :susp, "
             "amount_total = amount_total + :amount WHERE id = :id"
         ),
-        {"posted": posted, "susp": len(part) - posted, "amount": int(amounts.sum()), "id": batch_id},
+        {"posted": posted, "susp": len(rows) - posted, "amount": int(amounts.sum()), "id": batch_id},
     )
     # the rows' ids come from the database; they are all above the largest before them (a sequence on
     # PostgreSQL, max + 1 on SQLite), and the batch id keeps out a concurrent notification's row among them
@@ -606,27 +604,27 @@ def _post_chunk(
     now = clock.now()
     # SQLite keeps UTC datetimes as text: format once, not once a row through the driver's adapter
     stamp: object = now if s.get_bind().dialect.name != "sqlite" else str(now.astimezone(UTC).replace(tzinfo=None))
-    sub, ref = m.subscription[part], m.bill_ref[part]
+    sub, ref = m.subscription[order], m.bill_ref[order]
     insert_columns(
         s,
         "payment",
         {
             "channel": bank,
-            "trace": [f.trace[i] for i in rows_of],
-            "bill_id": [f.bill_id[i] for i in rows_of],
-            "payment_id": [f.payment_id[i] for i in rows_of],
+            "trace": np.asarray(f.trace, dtype=object)[stored].tolist(),
+            "bill_id": f.bill_int[stored],  # the digits without leading zeros, as the column keeps them
+            "payment_id": f.payment_int[stored],
             "amount": amounts,
-            "paid_on": [f.paid_on[i] for i in rows_of],
+            "paid_on": np.asarray(f.paid_on, dtype=object)[stored].tolist(),
             "received_at": stamp,
             "actor": principal.username,
             "status": status,
             "reason": reason,
             "subscription_id": Nullable(sub, sub == 0),
             "bill_ref": Nullable(ref, ref == 0),
-            "to_credit": m.to_credit[part],
+            "to_credit": m.to_credit[order],
             "batch_id": batch_id,
         },
-        len(part),
+        len(rows),
     )
     chunk = f"FROM payment WHERE id > {before} AND batch_id = {int(batch_id)}"
     post_selected(
