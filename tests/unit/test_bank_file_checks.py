@@ -35,3 +35,12 @@ def test_real_ids_pass(file_number: int, thousands: int, year: int, period: int)
     pay = build_payment_id(bill_id=bill, amount=thousands * 1000, year=year, period=period)
     wrong1, wrong2 = payment_checks(_digit_matrix([pay]), np.array([len(pay)]), _digit_matrix([bill]))
     assert bill_check(_digit_matrix([bill]))[0] and not wrong1[0] and not wrong2[0]
+
+
+def test_digit_matrix_right_aligns_and_drops_extra_leading_zeros() -> None:
+    m = _digit_matrix(["123456", "0000001234567890123", "9"])
+    assert m.tolist() == [
+        [0] * 7 + [1, 2, 3, 4, 5, 6],
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3],
+        [0] * 12 + [9],
+    ]

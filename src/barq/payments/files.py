@@ -182,9 +182,10 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
     pay_int = np.zeros(len(lines), dtype=np.int64)
     if ok.any():
         idx = np.flatnonzero(ok)
-        bm = _digit_matrix([bills[i] for i in idx])
-        pm = _digit_matrix([pays[i] for i in idx])
-        plen = np.array([len(pays[i].lstrip("0")) for i in idx], dtype=np.int64)
+        every = len(idx) == len(lines)
+        bm = _digit_matrix(bills if every else [bills[i] for i in idx])
+        pm = _digit_matrix(pays if every else [pays[i] for i in idx])
+        plen = _WIDTH - np.argmax(pm != 0, axis=1)  # digits after the leading zeros
         wrong_bill = ~bill_check(bm)
         wrong_pay1, wrong_pay2 = payment_checks(pm, plen, bm)
         for k in np.flatnonzero(wrong_bill).tolist():
@@ -243,8 +244,19 @@ def _stripped(values: Sequence[str]) -> list[str]:
 
 
 def _dates(values: list[str], lines: list[int], today: date, refuse: Callable[[int, str, str], None]) -> list[str]:
-    seen: dict[str, date | None] = {}
+    """Each payment date as ISO, refusing bad and future ones; a file has few distinct dates: each is read once."""
     iso: dict[str, str] = {}
+    for v in set(values):
+        try:
+            when = date.fromisoformat(v) if "-" in v else parse_jalali(v)
+        except (ValueError, ValidationError):
+            break
+        if when > today:
+            break
+        iso[v] = when.isoformat()
+    else:
+        return list(map(iso.__getitem__, values))
+    seen: dict[str, date | None] = {}
     out: list[str] = []
     for i, v in enumerate(values):
         if v not in seen:
@@ -269,10 +281,17 @@ def _dates(values: list[str], lines: list[int], today: date, refuse: Callable[[i
 # ------------------------------------------------------------------------------------- check digits, vectorised
 
 
-def _digit_matrix(values: list[str]) -> I64:
-    """Digit strings right-aligned in a (n, 13) matrix of digits, zero-padded on the left."""
-    padded = np.char.zfill(np.array(values, dtype=f"U{_WIDTH}"), _WIDTH)
-    return np.frombuffer(padded.tobytes(), dtype=np.uint32).reshape(-1, _WIDTH).astype(np.int64) - 48
+def _digit_matrix(values: Sequence[str]) -> I64:
+    """Digit strings (checked: at most 13 digits after their leading zeros) right-aligned in a (n, 13) matrix
+    of digits, zero-padded on the left: the joined digits are scattered into it at once."""
+    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    if lengths.max(initial=0) > _WIDTH:
+        values = [v[-_WIDTH:] for v in values]  # what is cut is leading zeros
+        lengths = np.minimum(lengths, _WIDTH)
+    digits = np.zeros((len(values), _WIDTH), dtype=np.int64)
+    data = np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8)
+    digits[np.arange(_WIDTH) >= _WIDTH - lengths[:, None]] = data - ord("0")
+    return digits
 
 
 def _weights(n: int, shift: int = 0) -> I64:
