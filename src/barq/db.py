@@ -211,11 +211,26 @@ def insert_columns(session: Session, table: str, columns: Mapping[str, Any], n: 
     indexes' work included); on PostgreSQL the columns are laid side by side into ``COPY`` text."""
     if n == 0:
         return
-    encoded = {name: _encode(value, n) for name, value in columns.items()}
+    for value in columns.values():
+        size = len(value.values) if isinstance(value, Nullable) else len(value) if _is_column(value) else n
+        if size != n:
+            raise ValueError(f"insert_columns: a column has {size} values, not {n}")
     if session.get_bind().dialect.name == "sqlite":
-        _insert_sqlite(session, table, encoded, n)
+        _insert_sqlite(session, table, {name: _encode(value, n) for name, value in columns.items()}, n)
     else:
-        _copy_text(session, table, encoded, n)
+        _copy_text(session, table, columns, n)
+
+
+def _is_column(value: Any) -> bool:
+    import numpy as np
+
+    return isinstance(value, list | np.ndarray | Nullable)
+
+
+def _rows(value: Any, start: int, stop: int) -> Any:
+    if isinstance(value, Nullable):
+        return Nullable(value.values[start:stop], value.null[start:stop])
+    return value[start:stop] if _is_column(value) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +249,8 @@ def _encode(value: Any, n: int) -> _Encoded:
         mask = np.asarray(value.null, dtype=bool)
         return _Encoded(enc.cells, mask if mask.any() else None, None, False)
     if isinstance(value, np.ndarray):
-        if len(value) != n:
-            raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
         return _Encoded(_int_cells(value.astype(np.int64)), None, None, False)
     if isinstance(value, list):
-        if len(value) != n:
-            raise ValueError(f"insert_columns: a column has {len(value)} values, not {n}")
         null = None
         if None in value:
             null = np.fromiter((v is None for v in value), dtype=bool, count=n)
@@ -321,13 +332,26 @@ def _scalar_text(value: Any) -> bytes:
     return str(value).encode()
 
 
-def _copy_text(session: Session, table: str, encoded: dict[str, _Encoded], n: int) -> None:
-    """PostgreSQL: COPY text, built block by block as one byte matrix whose padding (0) is then dropped."""
+def _copy_text(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
+    """PostgreSQL: COPY text, block by block: each block's columns are encoded and laid side by side into one
+    byte matrix whose padding (0) is then dropped. A thread sends the blocks, so the server stores one while
+    the next is encoded."""
+    from psycopg.copy import QueuedLibpqWriter
+
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    with raw_connection(session).cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        for start in range(0, n, _COPY_BLOCK):
+            stop = min(n, start + _COPY_BLOCK)
+            encoded = [_encode(_rows(value, start, stop), stop - start) for value in columns.values()]
+            copy.write(_copy_block(encoded, stop - start))
+
+
+def _copy_block(encoded: list[_Encoded], n: int) -> bytes:
     import numpy as np
 
     special = np.array(sorted(_COPY_SPECIAL), dtype=np.uint8)
     parts: list[Any] = []
-    for enc in encoded.values():
+    for enc in encoded:
         if enc.cells is None:
             raw = _scalar_text(enc.scalar)
             if enc.scalar is not None and _COPY_SPECIAL & set(raw):
@@ -345,16 +369,11 @@ def _copy_text(session: Session, table: str, encoded: dict[str, _Encoded], n: in
             cells[enc.null] = 0
             cells[enc.null, :2] = np.frombuffer(b"\\N", dtype=np.uint8)
         parts.append(cells)
-    width = sum(c.shape[1] + 1 for c in parts)
-    sql = f"COPY {table} ({', '.join(encoded)}) FROM STDIN"
-    with raw_connection(session).cursor() as cur, cur.copy(sql) as copy:
-        for start in range(0, n, _COPY_BLOCK):
-            stop = min(n, start + _COPY_BLOCK)
-            block = np.zeros((stop - start, width), dtype=np.uint8)
-            at = 0
-            for cells in parts:
-                block[:, at : at + cells.shape[1]] = cells[start:stop]
-                at += cells.shape[1] + 1
-                block[:, at - 1] = ord("\t")
-            block[:, -1] = ord("\n")
-            copy.write(block[block != 0].tobytes())
+    block = np.zeros((n, sum(c.shape[1] + 1 for c in parts)), dtype=np.uint8)
+    at = 0
+    for cells in parts:
+        block[:, at : at + cells.shape[1]] = cells
+        at += cells.shape[1] + 1
+        block[:, at - 1] = ord("\t")
+    block[:, -1] = ord("\n")
+    return bytes(block[block != 0].tobytes())

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, select, text
 
+from barq import db
 from barq.db import Nullable, insert_columns, make_sessionmaker
 from barq.payments.models import Payment
 
 
-def test_columns_round_trip(engine: Engine) -> None:
+def test_columns_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(db, "_COPY_BLOCK", 2)  # PostgreSQL: three blocks, each with its own widths
     n = 5
     at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
     sqlite = engine.dialect.name == "sqlite"

@@ -331,16 +331,29 @@ def _as_int(m: I64) -> I64:
 
 
 def _lookup(keys: I64, values: I64, wanted: I64) -> tuple[I64, NDArray[np.bool_]]:
-    """values[keys == wanted] for each wanted key (keys unique), and whether it was found."""
-    out = np.zeros(len(wanted), dtype=np.int64)
-    if not len(keys):
-        return out, np.zeros(len(wanted), dtype=bool)
-    order = np.argsort(keys)
-    k, v = keys[order], values[order]
-    pos = np.minimum(np.searchsorted(k, wanted), len(k) - 1)
-    hit = k[pos] == wanted
-    out[hit] = v[pos[hit]]
+    """values[keys == wanted] for each wanted key (keys unique; 0 where none), and whether it was found."""
+    (out,), hit = _lookup_many(keys, [values], wanted)
     return out, hit
+
+
+def _lookup_many(keys: I64, columns: Sequence[I64], wanted: I64) -> tuple[list[I64], NDArray[np.bool_]]:
+    """:func:`_lookup` of several columns of one key at once (the keys are sorted once, and the wanted ones
+    too: a search for sorted values stays in the cache)."""
+    if not len(keys):
+        return [np.zeros(len(wanted), dtype=np.int64) for _ in columns], np.zeros(len(wanted), dtype=bool)
+    order = np.argsort(keys)
+    k = keys[order]
+    ask = np.argsort(wanted)
+    pos = np.empty(len(wanted), dtype=np.int64)
+    pos[ask] = np.minimum(np.searchsorted(k, wanted[ask]), len(k) - 1)
+    hit = k[pos] == wanted
+    found = order[pos[hit]]
+    outs = []
+    for values in columns:
+        out = np.zeros(len(wanted), dtype=np.int64)
+        out[hit] = values[found]
+        outs.append(out)
+    return outs, hit
 
 
 def _key(cycle: I64, subscription: I64) -> I64:
@@ -376,8 +389,7 @@ def _match(session: Session, f: Parsed, rows: I64, *, today: date) -> _Matched:
             f"FROM bill b WHERE b.cycle IN ({', '.join(str(int(c)) for c in cycles)}) AND {ISSUED_BILLS_SQL} "
             "AND b.payment_id IS NOT NULL",
         )
-        found, hit = _lookup(_key(b_cycle, b_sub), b_id, _key(cycle, sub))
-        pay_of, _ = _lookup(_key(b_cycle, b_sub), b_pay, _key(cycle, sub))
+        (found, pay_of), hit = _lookup_many(_key(b_cycle, b_sub), [b_id, b_pay], _key(cycle, sub))
         hit &= wanted & (pay_of == payment_int)
         bill_ref[hit] = found[hit]
         if hit.any():
@@ -531,22 +543,16 @@ def post_bank_file(
     n = len(parsed.lines)
     with factory() as s, s.begin():
         earlier = _existing_traces(s, bank, parsed.trace)
-    # rows to post now: not stored before (by another file, an API notification, or an earlier attempt of
-    # this file), and the first of any trace repeated within the file
-    seen: set[str] = set()
-    todo: list[int] = []
-    duplicates = 0
-    for i, t in enumerate(parsed.trace):
-        if t in earlier:
-            if earlier[t] != batch_id:
-                duplicates += 1
-            continue
-        if t in seen:
+    # rows to post now: the first of each trace (a trace repeated within the file is a duplicate), unless it
+    # was stored before: by another file or an API notification (a duplicate), or by an earlier attempt of
+    # this file (already posted)
+    first = dict(zip(reversed(parsed.trace), range(n - 1, -1, -1), strict=True))
+    duplicates = n - len(first)
+    for t, b in earlier.items():
+        i = first.pop(t, None)
+        if i is not None and b != batch_id:
             duplicates += 1
-            continue
-        seen.add(t)
-        todo.append(i)
-    idx = np.array(todo, dtype=np.int64)
+    idx = np.sort(np.fromiter(first.values(), dtype=np.int64, count=len(first)))
     done = n - len(idx)
     if progress:
         progress(done, n)
