@@ -87,5 +87,5 @@ def test_integers_for_a_text_column_are_stored_as_their_digits(engine: Engine) -
         )
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT trace, bill_id, payment_id FROM payment ORDER BY id")).all()
-    assert [tuple(r) for r in rows][0] == ("a", "1234567", "70")
+    assert tuple(rows[0]) == ("a", "1234567", "70")
     assert rows[1][1:] == ("10", "5") and rows[1][0] in ("b\nc", "bc")
