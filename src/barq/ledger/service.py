@@ -198,40 +198,15 @@ def post_selected(
         count=count,
     )
     bulk_insert(session, "ledger_posting", POSTING_COLUMNS, [_posting_row(entry_id, p) for p in rest])
-    insert_postings = (
-        "INSERT INTO ledger_posting (entry_id, account, subscription_id, amount, doc_type, doc_id, due_on) "
-        f"SELECT :entry_id, account, subscription_id, amount, doc_type, doc_id, due_on FROM ({select_sql}) x "
-        "WHERE amount <> 0"
-    )
-    params = {**params, "entry_id": entry_id}
-    if session.get_bind().dialect.name == "sqlite":
-        session.execute(text(insert_postings), params)
-        # the entry's postings have ids above the last before it, which keeps the scan to them
-        session.execute(
-            text(
-                "INSERT INTO ledger_balance (subscription_id, account, amount) "
-                "SELECT subscription_id, account, SUM(amount) FROM ledger_posting "
-                f"WHERE id > {int(after)} AND entry_id = {int(entry_id)} AND subscription_id IS NOT NULL "
-                "GROUP BY subscription_id, account "
-                "ON CONFLICT (subscription_id, account) DO UPDATE SET amount = ledger_balance.amount + excluded.amount"
-            )
-        )
-        return entry_id
-    # PostgreSQL: the postings' sums per balance are gathered from the insert itself into a temporary table,
-    # then moved by an UPDATE … FROM and an INSERT of the new ones (faster than ON CONFLICT for a million)
-    session.execute(
-        text("CREATE TEMP TABLE IF NOT EXISTS ledger_delta (subscription_id bigint, account text, total bigint)")
-    )
-    session.execute(text("TRUNCATE ledger_delta"))
     session.execute(
         text(
-            f"WITH written AS ({insert_postings} RETURNING subscription_id, account, amount) "
-            "INSERT INTO ledger_delta SELECT subscription_id, account, SUM(amount) FROM written "
-            "WHERE subscription_id IS NOT NULL GROUP BY subscription_id, account"
+            "INSERT INTO ledger_posting (entry_id, account, subscription_id, amount, doc_type, doc_id, due_on) "
+            f"SELECT :entry_id, account, subscription_id, amount, doc_type, doc_id, due_on FROM ({select_sql}) x "
+            "WHERE amount <> 0"
         ),
-        params,
+        {**params, "entry_id": entry_id},
     )
-    _move_balances(session)
+    _move_balances(session, entry_id, after)
     return entry_id
 
 
@@ -239,8 +214,27 @@ def _last_posting(session: Session) -> int:
     return int(session.scalar(select(func.max(LedgerPosting.id))) or 0)
 
 
-def _move_balances(session: Session) -> None:
-    """PostgreSQL: add the sums in ``ledger_delta`` to the stored balances, set-based."""
+def _move_balances(session: Session, entry_id: int, after: int) -> None:
+    """Add an entry's per-subscription postings to the stored balances, set-based. Its postings have ids above
+    ``after`` (the last posting id before it was written), which keeps the scan to them."""
+    delta = (
+        "SELECT subscription_id, account, SUM(amount) AS total FROM ledger_posting "
+        f"WHERE id > {int(after)} AND entry_id = {int(entry_id)} AND subscription_id IS NOT NULL "
+        "GROUP BY subscription_id, account"
+    )
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            text(
+                "INSERT INTO ledger_balance (subscription_id, account, amount) "
+                f"SELECT subscription_id, account, total FROM ({delta}) WHERE true "
+                "ON CONFLICT (subscription_id, account) DO UPDATE SET amount = ledger_balance.amount + excluded.amount"
+            )
+        )
+        return
+    # PostgreSQL: an UPDATE … FROM and an INSERT of the new ones is faster than ON CONFLICT for a million rows
+    session.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS ledger_delta AS {delta} WITH NO DATA"))
+    session.execute(text("TRUNCATE ledger_delta"))
+    session.execute(text(f"INSERT INTO ledger_delta {delta}"))
     session.execute(text("ANALYZE ledger_delta"))
     moved = session.execute(
         text(
