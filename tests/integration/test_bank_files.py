@@ -175,3 +175,25 @@ def test_the_commands_post_a_file_and_verify_the_ledger(world: World, billed, tm
         assert broken.exit_code == 1 and f"subscription {s0} receivable" in broken.output
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize("quote", ['"', ""])
+def test_spaces_quotes_crlf_and_leading_zeros_read_as_a_plain_file(world: World, billed, quote: str) -> None:  # type: ignore[no-untyped-def]
+    s0, s1 = world.subscription_ids[:2]
+    ids = _bill_ids(world)
+    b0, b1 = billed[s0], billed[s1]
+    admin = world.principal("admin")
+    factory = make_sessionmaker(world.engine)
+    data = (
+        "paid_on,amount,trace,bill_id,payment_id\r\n"  # columns in another order
+        f" 2026-11-19 , {b0.payable} ,{quote}Q1{quote}, 00{ids[s0]},{b0.payment_id}\r\n"
+        f"1405/08/29,{b1.payable},Q2,{ids[s1]},000{b1.payment_id}\r\n"
+        + ("\r\n" if quote else "")  # a blank line (the unquoted file is then read by the fast path)
+    ).encode()
+    result = receive_bank_file(factory, principal=admin, clock=world.clock, bank="mellat", data=data)
+    assert (result.rows_total, result.rows_posted, result.rows_suspense) == (2, 2, 0)
+    with factory() as s:
+        rows = {p.trace: p for p in s.scalars(select(Payment))}
+        assert (rows["Q1"].bill_id, rows["Q1"].bill_ref, rows["Q1"].paid_on) == (ids[s0], b0.id, date(2026, 11, 19))
+        assert (rows["Q2"].payment_id, rows["Q2"].bill_ref) == (b1.payment_id, b1.id)
+        assert balances(s, s0).receivable == 0 and balances(s, s1).receivable == 0

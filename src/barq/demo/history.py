@@ -8,8 +8,9 @@ bills are paid (``demo.payments``) before the next run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, text
@@ -24,7 +25,7 @@ from barq.billing.service import (
     start_bill_run,
 )
 from barq.clock import Clock, FixedClock
-from barq.db import bulk_insert, make_sessionmaker, raw_connection
+from barq.db import Nullable, insert_columns, make_sessionmaker, raw_connection
 from barq.demo.payments import DemoPayments
 from barq.rating.book import load_default_library
 from barq.reading.pipeline import mark_door_closed
@@ -153,34 +154,40 @@ def build_history(
         )
         with_photo = rng.random(n) < 0.35
         sel = np.flatnonzero(due)
-        rows = [
-            (
-                next_id + k,
-                int(subs["id"][i]),
-                int(subs["meter"][i]) or None,
-                str(read_on[i]),
-                str(code[i]),
-                "handheld",
-                None if estimated[i] else int(register[i]),
-                int(peak_reg[i]) if subs["tou"][i] and not estimated[i] else None,
-                int(off_reg[i]) if subs["tou"][i] and not estimated[i] else None,
-                str(prev[i]),
-                int(billed[i]),
-                None if peak[i] < 0 else int(peak[i]),
-                None if off[i] < 0 else int(off[i]),
-                bool(estimated[i]),
-                "valid",
-                "ok" if estimated[i] else str(reason[i]),
-                None if estimated[i] else int(advance[i]),
-                None if estimated[i] else str(prev_actual[i]),
-                int(subs["reader"][i]) or None,
-                f"{read_on[i]} {6 + int(subs['sequence'][i]) % 8:02d}:{int(subs['sequence'][i]) * 7 % 60:02d}:00",
-                photo_id if with_photo[i] and not estimated[i] else None,
-                None if reason[i] == "ok" or estimated[i] else "accept",
-            )
-            for k, i in enumerate(sel.tolist())
-        ]
-        next_id += len(rows)
+        est, m = estimated[sel], len(sel)
+        tou = subs["tou"][sel] & ~est
+        meter, reader, seq = subs["meter"][sel], subs["reader"][sel], subs["sequence"][sel]
+        hour, minute = (6 + seq % 8).astype("timedelta64[h]"), (seq * 7 % 60).astype("timedelta64[m]")
+        read_at = np.char.replace(np.datetime_as_string(read_on[sel] + hour + minute, unit="s"), "T", " ")
+        prev_actual_on = prev_actual[sel].astype(str).astype(object)
+        prev_actual_on[est] = None
+        resolution = np.full(m, "accept", dtype=object)
+        resolution[(reason[sel] == "ok") | est] = None
+        columns = {
+            "id": next_id + np.arange(m, dtype=np.int64),
+            "subscription_id": subs["id"][sel],
+            "meter_id": Nullable(meter, meter == 0),
+            "read_on": read_on[sel].astype(str).tolist(),
+            "code": code[sel].tolist(),
+            "source": "handheld",
+            "active": Nullable(register[sel], est),
+            "peak": Nullable(peak_reg[sel], ~tou),
+            "offpeak": Nullable(off_reg[sel], ~tou),
+            "prev_read_on": prev[sel].astype(str).tolist(),
+            "kwh": billed[sel],
+            "peak_kwh": Nullable(peak[sel], peak[sel] < 0),
+            "offpeak_kwh": Nullable(off[sel], off[sel] < 0),
+            "estimated": est,
+            "status": "valid",
+            "reason": np.where(est, "ok", reason[sel]).tolist(),
+            "actual_kwh": Nullable(advance[sel], est),
+            "prev_actual_on": prev_actual_on.tolist(),
+            "reader_id": Nullable(reader, reader == 0),
+            "read_at": read_at.tolist(),
+            "photo_id": Nullable(np.full(m, photo_id, dtype=np.int64), ~(with_photo[sel] & ~est)),
+            "resolution": resolution.tolist(),
+        }
+        next_id += m
         last_read[sel] = read_on[sel]
         actual_sel = sel[~estimated[sel]]
         daily_milli[actual_sel] = (2000 * advance[actual_sel] + actual_days[actual_sel]) // np.maximum(
@@ -197,7 +204,7 @@ def build_history(
                 mark_door_closed(s, clock, np.array(list(chronic_ids), dtype=np.int64))
             _pipeline_month(engine, clock, subs, sel, read_on, (register, peak_reg, off_reg), code, rng)
             break
-        _insert_reads(engine, rows)
+        _insert_reads(engine, columns, m)
         # the office bills a month a few days after its last read
         office = FixedClock(moment=datetime.combine(end + timedelta(days=3), time(6, 0), tzinfo=UTC))
         with factory() as s, s.begin():
@@ -209,32 +216,6 @@ def build_history(
         if progress:
             progress(step + 1, len(cycles) - 1)
     return issued
-
-
-_READ_COLUMNS = (
-    "id",
-    "subscription_id",
-    "meter_id",
-    "read_on",
-    "code",
-    "source",
-    "active",
-    "peak",
-    "offpeak",
-    "prev_read_on",
-    "kwh",
-    "peak_kwh",
-    "offpeak_kwh",
-    "estimated",
-    "status",
-    "reason",
-    "actual_kwh",
-    "prev_actual_on",
-    "reader_id",
-    "read_at",
-    "photo_id",
-    "resolution",
-)
 
 
 def _demo_photo(engine: Engine, clock: Clock) -> int:
@@ -290,9 +271,9 @@ def _pipeline_month(
         return result.batch.rows_stored
 
 
-def _insert_reads(engine: Engine, rows: Sequence[tuple[object, ...]]) -> None:
+def _insert_reads(engine: Engine, columns: dict[str, Any], n: int) -> None:
     with make_sessionmaker(engine)() as s, s.begin():
-        bulk_insert(s, "meter_read", _READ_COLUMNS, rows)
+        insert_columns(s, "meter_read", columns, n)
         if engine.dialect.name == "postgresql":
             s.execute(
                 text("SELECT setval(pg_get_serial_sequence('meter_read', 'id'), (SELECT max(id) FROM meter_read))")

@@ -148,7 +148,10 @@ def parse_bank_file(data: bytes, *, today: date) -> Parsed:
         good = rows if len(keep) == len(rows) else [rows[i] for i in keep.tolist()]
         lines = (keep + 2).tolist()
         columns = list(zip(*good, strict=True)) if good else [() for _ in range(width)]
-    traces, bills, pays, amounts_s, dates_s = (_stripped(columns[p]) for p in pos)
+    spaced = " " in body or "\t" in body  # usually not: then no value needs stripping
+    traces, bills, pays, amounts_s, dates_s = (
+        [v.strip() for v in columns[p]] if spaced else list(columns[p]) for p in pos
+    )
     t_len = np.fromiter(map(len, traces), dtype=np.int64, count=len(traces))
     joined = " ".join(traces)
     if not (joined.isascii() and joined.isprintable()) or t_len.min(initial=1) < 1 or t_len.max(initial=1) > MAX_TRACE:
@@ -237,12 +240,6 @@ def _digit_strings(
     return ok
 
 
-def _stripped(values: Sequence[str]) -> list[str]:
-    """The values without surrounding spaces (checked on the joined column first: usually there are none)."""
-    joined = "".join(values)
-    return [v.strip() for v in values] if " " in joined or "\t" in joined else list(values)
-
-
 def _dates(values: list[str], lines: list[int], today: date, refuse: Callable[[int, str, str], None]) -> list[str]:
     """Each payment date as ISO, refusing bad and future ones; a file has few distinct dates: each is read once."""
     iso: dict[str, str] = {}
@@ -283,14 +280,11 @@ def _dates(values: list[str], lines: list[int], today: date, refuse: Callable[[i
 
 def _digit_matrix(values: Sequence[str]) -> I64:
     """Digit strings (checked: at most 13 digits after their leading zeros) right-aligned in a (n, 13) matrix
-    of digits, zero-padded on the left: the joined digits are scattered into it at once."""
-    lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-    if lengths.max(initial=0) > _WIDTH:
-        values = [v[-_WIDTH:] for v in values]  # what is cut is leading zeros
-        lengths = np.minimum(lengths, _WIDTH)
-    digits = np.zeros((len(values), _WIDTH), dtype=np.int64)
-    data = np.frombuffer("".join(values).encode("ascii"), dtype=np.uint8)
-    digits[np.arange(_WIDTH) >= _WIDTH - lengths[:, None]] = data - ord("0")
+    of digits, zero-padded on the left: numpy reads the joined column as integers and takes their digits."""
+    number = np.fromstring(",".join(values), dtype=np.int64, sep=",") if values else np.zeros(0, dtype=np.int64)
+    digits = np.empty((len(number), _WIDTH), dtype=np.int64)
+    for k in range(_WIDTH - 1, -1, -1):
+        number, digits[:, k] = np.divmod(number, 10)
     return digits
 
 

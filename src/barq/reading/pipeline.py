@@ -36,7 +36,7 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal
 from barq.bulk import without_gc
 from barq.clock import Clock
-from barq.db import bulk_insert, fetch_columns, fetch_int_columns
+from barq.db import Nullable, fetch_columns, fetch_int_columns, insert_columns
 from barq.errors import PermissionDenied
 from barq.metering import estimates, validation
 from barq.metering.models import READ_SOURCES, ReadBatch
@@ -452,12 +452,6 @@ def iso_days(days: I64) -> list[str | None]:
     return text_of[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]
 
 
-def nullable(values: I64, *, below: int = 0) -> list[int | None]:
-    out = values.astype(object)
-    out[values < below] = None
-    return out.tolist()  # type: ignore[no-any-return]
-
-
 def advance_state(session: Session, reads: str) -> None:
     """Move the reading state of the subscriptions of the given stored reads (``reads``: a condition on
     ``meter_read m``, at most one read per subscription) past those reads, in SQL:
@@ -520,35 +514,6 @@ WHERE {t}.subscription_id = n.subscription_id
 """
         )
     )
-
-
-READ_COLUMNS: Final = (
-    "subscription_id",
-    "meter_id",
-    "read_on",
-    "code",
-    "source",
-    "active",
-    "peak",
-    "offpeak",
-    "maximeter_kw",
-    "reactive",
-    "prev_read_on",
-    "kwh",
-    "peak_kwh",
-    "offpeak_kwh",
-    "estimated",
-    "status",
-    "reason",
-    "actual_kwh",
-    "prev_actual_on",
-    "reader_id",
-    "read_at",
-    "lat_e6",
-    "lon_e6",
-    "photo_id",
-    "batch_id",
-)
 
 
 def _timestamps(values: NDArray[np.datetime64], sqlite: bool) -> list[str | None]:
@@ -759,39 +724,33 @@ def import_reads(
     else:
         reader = kctx["route_reader"]
     regs = {k: v[idx] for k, v in incoming.registers.items()}
-    columns: list[list[Any]] = [
-        kctx["sub_id"].tolist(),
-        kctx["meter_id"].tolist(),
-        iso_days(read_on[idx]),
-        kcodes,
-        [source] * idx.shape[0],
-        nullable(regs["active"]),
-        nullable(regs["peak"]),
-        nullable(regs["offpeak"]),
-        nullable(regs["maximeter_kw"]),
-        nullable(regs["reactive"]),
-        iso_days(ev.prev_read_on),
-        nullable(ev.kwh),
-        nullable(ev.peak_kwh),
-        nullable(ev.offpeak_kwh),
-        (ev.estimated.astype(np.int64) if sqlite else ev.estimated).tolist(),
-        ev.status.tolist(),
-        ev.reason,
-        _actual(ev),
-        iso_days(ev.prev_actual_on),
-        nullable(reader, below=1),
-        _timestamps(incoming.read_at[idx], sqlite),
-        _coord(incoming.lat_e6[idx]),
-        _coord(incoming.lon_e6[idx]),
-        nullable(incoming.photo_id[idx], below=1),
-        [batch.id] * idx.shape[0],
-    ]
+    lat, lon, photo = incoming.lat_e6[idx], incoming.lon_e6[idx], incoming.photo_id[idx]
+    columns: dict[str, Any] = {
+        "subscription_id": kctx["sub_id"],
+        "meter_id": kctx["meter_id"],
+        "read_on": iso_days(read_on[idx]),
+        "code": kcodes,
+        "source": source,
+        **{k: Nullable(regs[k], regs[k] < 0) for k in ("active", "peak", "offpeak", "maximeter_kw", "reactive")},
+        "prev_read_on": iso_days(ev.prev_read_on),
+        "kwh": Nullable(ev.kwh, ev.kwh < 0),
+        "peak_kwh": Nullable(ev.peak_kwh, ev.peak_kwh < 0),
+        "offpeak_kwh": Nullable(ev.offpeak_kwh, ev.offpeak_kwh < 0),
+        "estimated": ev.estimated,
+        "status": ev.status.tolist(),
+        "reason": ev.reason,
+        "actual_kwh": Nullable(ev.actual_kwh, ~ev.actual),
+        "prev_actual_on": iso_days(ev.prev_actual_on),
+        "reader_id": Nullable(reader, reader < 1),
+        "read_at": _timestamps(incoming.read_at[idx], sqlite),
+        "lat_e6": Nullable(lat, lat == MISSING),
+        "lon_e6": Nullable(lon, lon == MISSING),
+        "photo_id": Nullable(photo, photo < 1),
+        "batch_id": batch.id,
+    }
     before = int(session.execute(text("SELECT COALESCE(MAX(id), 0) FROM meter_read")).scalar_one())
-    # a column no row of this arrival has (positions, photos, TOU registers…) is left to its default NULL:
-    # every bound value costs the driver time
-    present = [(name, col) for name, col in zip(READ_COLUMNS, columns, strict=True) if col.count(None) != len(col)]
-    names = [name for name, _ in present]
-    bulk_insert(session, "meter_read", names, list(zip(*(col for _, col in present), strict=True)))
+    # a column no row of this arrival has (positions, photos, TOU registers…) is left to its default NULL
+    insert_columns(session, "meter_read", {k: v for k, v in columns.items() if _has_value(v)}, int(idx.shape[0]))
     step("state", 3, 4)
     advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}")
     candidates = mark_door_closed(
@@ -832,16 +791,12 @@ def import_reads(
     return result
 
 
-def _actual(ev: Evaluated) -> list[int | None]:
-    out = ev.actual_kwh.astype(object)
-    out[~ev.actual] = None
-    return out.tolist()  # type: ignore[no-any-return]
-
-
-def _coord(values: I64) -> list[int | None]:
-    out = values.astype(object)
-    out[values == MISSING] = None
-    return out.tolist()  # type: ignore[no-any-return]
+def _has_value(column: Any) -> bool:
+    if isinstance(column, Nullable):
+        return not bool(column.null.all())
+    if isinstance(column, list):
+        return column.count(None) != len(column)
+    return True
 
 
 # ------------------------------------------------------------------------------------------ door closed
