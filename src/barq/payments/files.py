@@ -19,13 +19,14 @@ from __future__ import annotations
 import csv
 import hashlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date
 from operator import methodcaller
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from barq.auth import permissions as P
@@ -366,23 +367,32 @@ def _match(session: Session, f: Parsed, rows: I64, *, today: date) -> _Matched:
     """Match the file's ``rows`` (positions in file order), as if posted in that order."""
     n = len(rows)
     bill_int, payment_int, amount = f.bill_int[rows], f.payment_int[rows], f.amount[rows]
-    sub_keys, sub_ids = fetch_int_columns(session, ["CAST(bill_id AS BIGINT)", "id"], "FROM subscription")
-    sub, known = _lookup(sub_keys, sub_ids, bill_int)
     thousands = payment_int // 100_000
     amount_ok = thousands * 1000 == amount
     year_digit = payment_int // 10_000 % 10
     jy = int(to_jalali(today).year)
     cycle = (jy - (jy - year_digit) % 10) * 100 + payment_int // 100 % 100
+    cycles = sorted(set(cycle[amount_ok].tolist()))
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # the subscriptions and their debts are read meanwhile on a second connection: under the chunk's lock
+        # nothing it reads can change, and this transaction has written nothing yet
+        side = pool.submit(_subscriptions_and_debts, session.get_bind().engine)
+        bills = (
+            fetch_int_columns(
+                session,
+                ["b.subscription_id", "b.id", "CAST(b.payment_id AS BIGINT)", "b.cycle"],
+                f"FROM bill b WHERE b.cycle IN ({', '.join(str(int(c)) for c in cycles)}) AND {ISSUED_BILLS_SQL} "
+                "AND b.payment_id IS NOT NULL",
+            )
+            if cycles
+            else None
+        )
+        sub_keys, sub_ids, bal_sub, bal_amount = side.result()
+    sub, known = _lookup(sub_keys, sub_ids, bill_int)
     bill_ref = np.zeros(n, dtype=np.int64)
     wanted = known & amount_ok
-    cycles = sorted(set(cycle[wanted].tolist()))
-    if cycles:
-        b_sub, b_id, b_pay, b_cycle = fetch_int_columns(
-            session,
-            ["b.subscription_id", "b.id", "CAST(b.payment_id AS BIGINT)", "b.cycle"],
-            f"FROM bill b WHERE b.cycle IN ({', '.join(str(int(c)) for c in cycles)}) AND {ISSUED_BILLS_SQL} "
-            "AND b.payment_id IS NOT NULL",
-        )
+    if bills is not None:
+        b_sub, b_id, b_pay, b_cycle = bills
         (found, pay_of), hit = _lookup_many(_key(b_cycle, b_sub), [b_id, b_pay], _key(cycle, sub))
         hit &= wanted & (pay_of == payment_int)
         bill_ref[hit] = found[hit]
@@ -409,9 +419,6 @@ def _match(session: Session, f: Parsed, rows: I64, *, today: date) -> _Matched:
     to_credit = np.zeros(n, dtype=np.int64)
     posted = np.flatnonzero(bill_ref)
     if len(posted):
-        bal_sub, bal_amount = fetch_int_columns(
-            session, ["subscription_id", "amount"], f"FROM ledger_balance WHERE account = '{L.RECEIVABLE}'"
-        )
         owed, _ = _lookup(bal_sub, bal_amount, sub[posted])
         order = np.lexsort((posted, sub[posted]))
         s_sorted = sub[posted][order]
@@ -424,6 +431,16 @@ def _match(session: Session, f: Parsed, rows: I64, *, today: date) -> _Matched:
         credit = a_sorted - np.minimum(a_sorted, room)
         to_credit[posted[order]] = credit
     return _Matched(subscription=np.where(known, sub, 0), bill_ref=bill_ref, reason=reason, to_credit=to_credit)
+
+
+def _subscriptions_and_debts(engine: Engine) -> list[I64]:
+    """Every subscription's bill ID and id, and every receivable balance (subscription, amount)."""
+    with Session(engine) as s:
+        sub_keys, sub_ids = fetch_int_columns(s, ["CAST(bill_id AS BIGINT)", "id"], "FROM subscription")
+        bal_sub, bal_amount = fetch_int_columns(
+            s, ["subscription_id", "amount"], f"FROM ledger_balance WHERE account = '{L.RECEIVABLE}'"
+        )
+    return [sub_keys, sub_ids, bal_sub, bal_amount]
 
 
 # ------------------------------------------------------------------------------------- posting
