@@ -57,35 +57,30 @@ def test_columns_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
         assert conn.execute(text("SELECT SUM(to_credit) FROM payment WHERE to_credit > 0")).scalar_one() == 13
 
 
-def test_refuses_wrong_lengths_and_copy_control_characters(engine: Engine) -> None:
-    with make_sessionmaker(engine)() as s:
-        with pytest.raises(ValueError, match="2 values, not 3"):
-            insert_columns(s, "payment", {"amount": np.array([1, 2])}, 3)
-        if engine.dialect.name != "sqlite":
-            with pytest.raises(ValueError, match="backslash"):
-                insert_columns(s, "payment", {"trace": ["a\tb"]}, 1)
+def test_refuses_a_column_of_another_length(engine: Engine) -> None:
+    with make_sessionmaker(engine)() as s, pytest.raises(ValueError, match="2 values, not 3"):
+        insert_columns(s, "payment", {"amount": np.array([1, 2])}, 3)
 
 
-def test_integers_for_a_text_column_are_stored_as_their_digits(engine: Engine) -> None:
+def test_integers_for_a_text_column_and_copy_control_characters(engine: Engine) -> None:
     with make_sessionmaker(engine)() as s, s.begin():
         insert_columns(
             s,
             "payment",
             {
                 "channel": "melli",
-                "trace": ["a", "b\nc"] if engine.dialect.name == "sqlite" else ["a", "bc"],  # a line break: one by one
+                "trace": ["a", "b\\n\tc\r\nd"],  # what COPY text escapes; a line break (SQLite: one by one)
                 "bill_id": np.array([1234567, 10]),
                 "payment_id": np.array([70, 5]),
                 "amount": np.array([1, 2]),
                 "paid_on": "2026-11-20",
                 "received_at": "2026-11-28 00:00:00" if engine.dialect.name == "sqlite" else datetime.now(UTC),
-                "actor": "bank",
+                "actor": "b\\ank",
                 "status": "posted",
                 "to_credit": np.array([0, 0]),
             },
             2,
         )
     with engine.connect() as conn:
-        rows = conn.execute(text("SELECT trace, bill_id, payment_id FROM payment ORDER BY id")).all()
-    assert tuple(rows[0]) == ("a", "1234567", "70")
-    assert rows[1][1:] == ("10", "5") and rows[1][0] in ("b\nc", "bc")
+        rows = conn.execute(text("SELECT trace, bill_id, payment_id, actor FROM payment ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("a", "1234567", "70", "b\\ank"), ("b\\n\tc\r\nd", "10", "5", "b\\ank")]
