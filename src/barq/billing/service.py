@@ -186,7 +186,9 @@ def _due_subscriptions(session: Session, run: BillRun) -> _Due:
         "SELECT s.id, CAST(s.bill_id AS BIGINT), s.tariff_group, s.tariff_sub_code, p.zone, s.households, "
         f"COALESCE({epoch_days('s.medical_valid_from', sqlite)}, -1), "
         f"COALESCE({epoch_days('s.medical_valid_to', sqlite)}, -1), "
-        "CAST(s.contract_kw AS INTEGER), CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END "
+        # whole kilowatts, the fraction dropped as Python's int() drops it (PostgreSQL's CAST would round)
+        f"CAST({'s.contract_kw' if sqlite else 'TRUNC(s.contract_kw)'} AS INTEGER), "
+        "CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END "
         "FROM subscription s JOIN premises p ON p.id = s.premises_id "
         "LEFT JOIN route r ON r.id = s.route_id "
         f"WHERE NOT EXISTS (SELECT 1 FROM bill b WHERE b.subscription_id = s.id AND b.cycle = {int(run.cycle)}) "
