@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, update
 
-from barq.auth.models import ApiKey
-from barq.auth.service import create_user
+from barq.auth.models import ApiKey, User
+from barq.auth.service import create_api_key, create_user
 from barq.connections.models import Subscription
 from barq.ledger.models import LedgerEntry
 from barq.ledger.service import balances, verify
@@ -281,6 +281,20 @@ def test_missing_fields_are_named(bank: TestClient, bills: dict[str, Any], world
 
 
 # ------------------------------------------------------------------------------------------ keys
+
+
+def test_a_key_bound_to_a_bank_notifies_for_that_bank_only(app: FastAPI, bills: dict[str, Any], world: World) -> None:
+    with world.session() as s:
+        user = s.get_one(User, world.users["mellat"])
+        key = create_api_key(s, name="mellat switch", user=user, clock=world.clock, actor="test", channel="mellat")
+        s.commit()
+    bound = TestClient(app, headers={"X-API-Key": key})
+    body = assert_problem(bound.post("/api/v1/payments", json=_notice(bills, world, bank="melli")), 403, "wrong_bank")
+    assert "'mellat'" in body["detail"] and _count(world, Payment) == 0
+    assert bound.post("/api/v1/payments", json=_notice(bills, world)).status_code == 201
+    with world.session() as s:
+        assert s.scalars(select(ApiKey.channel).where(ApiKey.name == "mellat switch")).one() == "mellat"
+
 
 
 def test_keys_and_permissions(app: FastAPI, bills: dict[str, Any], world: World) -> None:

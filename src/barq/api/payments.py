@@ -34,6 +34,7 @@ from barq.auth import permissions as P
 from barq.auth.service import Principal, principal_from_api_key
 from barq.clock import Clock
 from barq.errors import NotAuthenticated
+from barq.payments.channels import WrongBank
 from barq.payments.channels import channel as find_channel
 from barq.payments.models import Payment
 from barq.payments.service import (
@@ -59,7 +60,10 @@ def _problem(description: str) -> dict[str, Any]:
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: _problem("No API key, or an invalid or revoked one (`not_authenticated`)"),
-    403: _problem("The key's user lacks `payments.receive` (`permission_denied`)"),
+    403: _problem(
+        "The key's user lacks `payments.receive` (`permission_denied`), or the key is bound to another bank "
+        "(`wrong_bank`)"
+    ),
     422: _problem(
         "Refused, nothing written: `bad_check_digit` (bill_id, payment_id), `bad_amount` (amount), "
         "`unknown_bank` (bank), `validation_error` (a field missing or of the wrong type, paid_on in the future, "
@@ -321,6 +325,12 @@ def post_payment(api: BankApi, body: PaymentNotice, response: Response) -> Payme
     same bank and trace again is a 200 with `duplicate: true` and the first payment, whatever else it says."""
     api.principal.require(P.PAYMENTS_RECEIVE)
     find_channel(body.bank, kind="bank")
+    if api.principal.channel is not None and body.bank != api.principal.channel:
+        raise WrongBank(
+            "این کلید برای بانک دیگری صادر شده است",
+            field="bank",
+            detail=f"this key notifies for bank {api.principal.channel!r} only",
+        )
     if not 0 < body.amount <= MAX_AMOUNT:
         raise BadAmount("مبلغ پرداخت باید عدد صحیح مثبت ریال باشد", field="amount", detail=f"amount {body.amount}")
     received = receive_payment(

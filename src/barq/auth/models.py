@@ -72,6 +72,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(12), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    # a bank's key notifies payments for this bank only (a channel code of data/banks.toml)
+    channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

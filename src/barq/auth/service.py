@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from argon2 import PasswordHasher
@@ -35,6 +35,7 @@ class Principal:
     permissions: frozenset[str]
     district_id: int | None = None
     contractor_id: int | None = None
+    channel: str | None = None  # an API key bound to a bank acts for that bank only
     csrf_token: str = field(default="", repr=False)
 
     def can(self, permission: str) -> bool:
@@ -231,11 +232,16 @@ def csrf_matches(expected: str, given: str | None) -> bool:
     return bool(expected) and given is not None and hmac.compare_digest(expected, given)
 
 
-def create_api_key(session: Session, *, name: str, user: User, clock: Clock, actor: str) -> str:
-    """Returns the key once; it cannot be recovered later."""
+def create_api_key(
+    session: Session, *, name: str, user: User, clock: Clock, actor: str, channel: str | None = None
+) -> str:
+    """Returns the key once; it cannot be recovered later. A key with a ``channel`` (a bank's code) notifies
+    payments for that bank only."""
     prefix = secrets.token_hex(4)
     key = f"barq_{prefix}.{secrets.token_urlsafe(32)}"
-    row = ApiKey(name=name, prefix=prefix, key_hash=_token_hash(key), user_id=user.id, created_at=clock.now())
+    row = ApiKey(
+        name=name, prefix=prefix, key_hash=_token_hash(key), user_id=user.id, channel=channel, created_at=clock.now()
+    )
     session.add(row)
     session.flush()
     audit.record(
@@ -245,7 +251,7 @@ def create_api_key(session: Session, *, name: str, user: User, clock: Clock, act
         subject_type="api_key",
         subject_id=row.id,
         at=clock.now(),
-        after={"name": name, "user": user.username, "prefix": prefix},
+        after={"name": name, "user": user.username, "prefix": prefix, "channel": channel},
     )
     return key
 
@@ -258,7 +264,8 @@ def principal_from_api_key(session: Session, *, key: str) -> Principal:
     user = session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise NotAuthenticated("کلید API نامعتبر است", detail="API key user inactive")
-    return principal_for(session, user)
+    principal = principal_for(session, user)
+    return replace(principal, channel=row.channel) if row.channel else principal
 
 
 def get_user(session: Session, username: str) -> User | None:

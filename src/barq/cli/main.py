@@ -16,6 +16,7 @@ from barq.db import make_engine, make_sessionmaker, transaction
 from barq.errors import BarqError
 from barq.network.models import District
 from barq.network.service import seed_reference_data
+from barq.payments.channels import channel as find_channel
 from barq.settings import get_settings
 
 app = typer.Typer(help="برق — customer services and revenue collection", no_args_is_help=True, add_completion=False)
@@ -101,17 +102,28 @@ def user_add(
 
 
 @user_app.command("api-key")
-def user_api_key(username: str, name: Annotated[str, typer.Option(help="What the key is for")]) -> None:
+def user_api_key(
+    username: str,
+    name: Annotated[str, typer.Option(help="What the key is for")],
+    bank: Annotated[str | None, typer.Option(help="Bind the key to this bank's code: it notifies for it only")] = None,
+) -> None:
     """Issue an API key that acts as USERNAME; it is printed once and stored only as a hash."""
     settings = get_settings()
     factory = make_sessionmaker(make_engine(settings.database_url))
-    with transaction(factory) as session:
-        user = get_user(session, username)
-        if user is None:
-            err.print(f"no user {username}")
-            raise typer.Exit(1)
-        key = create_api_key(session, name=name, user=user, clock=Clock(settings.time_zone), actor="cli")
-    out.print(key)
+    try:
+        if bank is not None:
+            find_channel(bank, kind="bank")
+        with transaction(factory) as session:
+            user = get_user(session, username)
+            if user is None:
+                err.print(f"no user {username}")
+                raise typer.Exit(1)
+            key = create_api_key(
+                session, name=name, user=user, clock=Clock(settings.time_zone), actor="cli", channel=bank
+            )
+        out.print(key)
+    except BarqError as exc:
+        _fail(exc)
 
 
 @app.command()

@@ -8,12 +8,18 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from barq.errors import ValidationError
+from barq.errors import PermissionDenied, ValidationError
 from barq.settings import get_settings
 
 
 class UnknownChannel(ValidationError):
     code = "unknown_bank"
+
+
+class WrongBank(PermissionDenied):
+    """An API key bound to one bank used for another bank's payment."""
+
+    code = "wrong_bank"
 
 
 @dataclass(frozen=True)
