@@ -173,7 +173,13 @@ def _parse_plain_csv(text: str, *, tz: ZoneInfo) -> Incoming:
         raise _refuse("پرونده خالی است", "empty file")
     header = [h.strip() for h in lines[0].split(",")]
     _check_header(header)
-    return _from_rows(header, [(k, line.split(",")) for k, line in enumerate(lines[1:], start=2)], tz=tz)
+    body, width = lines[1:], len(header)
+    if all(line.count(",") == width - 1 for line in body):
+        # every line has its fields: the whole body is split at once and the columns sliced out of it
+        fields = ",".join(body).split(",")
+        raw = {name: fields[i::width] for i, name in enumerate(header)}
+        return from_columns(raw, np.arange(2, len(body) + 2, dtype=np.int64), tz=tz, errors=[])
+    return _from_rows(header, [(k, line.split(",")) for k, line in enumerate(body, start=2)], tz=tz)
 
 
 def _from_rows(header: list[str], numbered: list[tuple[int, list[str]]], *, tz: ZoneInfo) -> Incoming:
