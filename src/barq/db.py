@@ -141,8 +141,8 @@ def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text
     import numpy as np
 
     sqlite = session.get_bind().dialect.name == "sqlite"
-    if not sqlite:
-        return _copy_int_columns(session, exprs, tail, text_first=text_first)
+    if not sqlite and not text_first:
+        return _copy_int_columns(session, exprs, tail)
     parts = [f"group_concat({e}, ',')" if sqlite else f"string_agg(({e})::text, ',')" for e in exprs]
     cur = raw_connection(session).cursor()
     try:
@@ -159,25 +159,19 @@ def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text
     return out
 
 
-def _copy_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text_first: bool = False) -> list[Any]:
-    """PostgreSQL: each integer column aggregated into one array and sent in its binary form (``array_send``),
-    which numpy reads as records of a 32-bit length and a big-endian 64-bit value: one message a column,
-    where a COPY sends one a row. A text first column comes as one comma-joined string, from the same rows
-    in the same order."""
+def _copy_int_columns(session: Session, exprs: Sequence[str], tail: str) -> list[Any]:
+    """PostgreSQL: each column aggregated into one array and sent in its binary form (``array_send``), which
+    numpy reads as records of a 32-bit length and a big-endian 64-bit value: one message a column, where a
+    COPY sends one a row."""
     import numpy as np
 
-    columns = [f"array_send(array_agg(({e})::bigint))" for e in exprs]
-    if text_first:
-        columns[0] = f"string_agg(({exprs[0]})::text, ',')"
+    columns = ", ".join(f"array_send(array_agg(({e})::bigint))" for e in exprs)
     with raw_connection(session).cursor(binary=True) as cur:
-        cur.execute(f"SELECT {', '.join(columns)} {tail}")
+        cur.execute(f"SELECT {columns} {tail}")
         row = cur.fetchone()
     out: list[Any] = []
     record = np.dtype([("length", ">i4"), ("value", ">i8")])
-    for k, value in enumerate(row or [None] * len(exprs)):
-        if text_first and k == 0:
-            out.append(value.split(",") if value else [])
-            continue
+    for value in row or [None] * len(exprs):
         if value is None:
             out.append(np.zeros(0, dtype=np.int64))
             continue
