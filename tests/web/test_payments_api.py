@@ -296,7 +296,6 @@ def test_a_key_bound_to_a_bank_notifies_for_that_bank_only(app: FastAPI, bills: 
         assert s.scalars(select(ApiKey.channel).where(ApiKey.name == "mellat switch")).one() == "mellat"
 
 
-
 def test_keys_and_permissions(app: FastAPI, bills: dict[str, Any], world: World) -> None:
     bill_id = bills["bill_id"][world.subscription_ids[0]]
     assert_problem(TestClient(app).get(f"/api/v1/bills/{bill_id}"), 401, "not_authenticated")
