@@ -1,5 +1,5 @@
 """The demo province (``barq.demo.generator.build_demo``) on SQLite, and on PostgreSQL when
-``BARQ_TEST_DATABASE_URL`` is set (that database's schema is dropped and re-created)."""
+``BARQ_TEST_DATABASE_URL`` is set (a schema of its own in that database is dropped and re-created)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, func, make_url, select, text
 from sqlalchemy.orm import Session
 
 from barq import ids
@@ -53,8 +53,13 @@ def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engi
 def pg_demo() -> Iterator[tuple[Engine, DemoSummary]]:
     if not PG_URL:
         pytest.skip("BARQ_TEST_DATABASE_URL is not set")
-    engine = make_engine(PG_URL)
-    metadata.drop_all(engine)
+    # a schema of this module and pytest-xdist worker: two workers may build this fixture at once
+    schema = "demo_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    engine = make_engine(url.render_as_string(hide_password=False))
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     metadata.create_all(engine)
     summary = build_demo(engine, accounts=ACCOUNTS, seed=SEED)
     yield engine, summary
