@@ -179,6 +179,20 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "") + "'" for v in values)
 
 
+def _number_keys(numbers: Sequence[str]) -> NDArray[Any]:
+    """Subscription numbers as integers when every one is plain digits without a leading zero (then equal
+    numbers are equal integers, and sorting and searching a million of them is several times faster than as
+    text); else as text."""
+    joined = ",".join(numbers)
+    digits = joined.replace(",", "")
+    plain = digits.isdigit() and digits.isascii() and len(joined) - len(digits) == len(numbers) - 1
+    if plain and ",0" not in "," + joined and max(map(len, numbers)) <= 18:
+        return np.fromstring(joined, dtype=np.int64, sep=",")
+    if not numbers:
+        return np.zeros(0, dtype=np.int64)
+    return np.array(numbers, dtype=np.str_)
+
+
 def load_context(session: Session, numbers: Sequence[str]) -> Context:
     """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones."""
     exprs = context_exprs(session.get_bind().dialect.name == "sqlite")
@@ -192,10 +206,12 @@ def load_context(session: Session, numbers: Sequence[str]) -> Context:
         ]
     parts = [fetch_int_columns(session, exprs, tail, text_first=True) for tail in tails]
     known_numbers = [n for part in parts for n in part[0]]
-    known = np.array(known_numbers, dtype=np.str_) if known_numbers else np.zeros(0, dtype="<U14")
+    known, wanted = _number_keys(known_numbers), _number_keys(numbers)
+    if known.dtype != wanted.dtype:  # one side is not plain digits: compare the text
+        known = np.array(known_numbers, dtype=np.str_) if known_numbers else np.zeros(0, dtype="<U14")
+        wanted = np.array(numbers, dtype=np.str_) if numbers else np.zeros(0, dtype="<U14")
     order = np.argsort(known)
     known_sorted = known[order]
-    wanted = np.array(numbers, dtype=np.str_) if numbers else np.zeros(0, dtype="<U14")
     pos = np.searchsorted(known_sorted, wanted)
     pos_c = np.minimum(pos, max(len(known_sorted) - 1, 0))
     found = (
