@@ -179,18 +179,26 @@ def _sql_list(values: Sequence[str]) -> str:
     return ", ".join("'" + v.replace("'", "") + "'" for v in values)
 
 
-def _number_keys(numbers: Sequence[str]) -> NDArray[Any]:
-    """Subscription numbers as integers when every one is plain digits without a leading zero (then equal
-    numbers are equal integers, and sorting and searching a million of them is several times faster than as
-    text); else as text."""
-    joined = ",".join(numbers)
-    digits = joined.replace(",", "")
-    plain = digits.isdigit() and digits.isascii() and len(joined) - len(digits) == len(numbers) - 1
-    if plain and ",0" not in "," + joined and max(map(len, numbers)) <= 18:
-        return np.fromstring(joined, dtype=np.int64, sep=",")
-    if not numbers:
-        return np.zeros(0, dtype=np.int64)
-    return np.array(numbers, dtype=np.str_)
+def _number_keys(*columns: Sequence[str]) -> list[NDArray[Any]]:
+    """Subscription numbers as integers when that keeps equal numbers equal and different ones different:
+    every one plain digits, and either all of one length or none with a leading zero. Sorting and searching
+    a million of them is then several times faster than as text. Otherwise as text."""
+    joined = [",".join(c) for c in columns]
+    sizes = [len(c) for c in columns]
+    lengths = np.concatenate([np.fromiter(map(len, c), dtype=np.int64, count=len(c)) for c in columns])
+    digits = all(
+        j.replace(",", "").isdigit() and j.isascii() and j.count(",") == max(n - 1, 0)
+        for j, n in zip(joined, sizes, strict=True)
+        if n
+    )
+    same_length = len(lengths) == 0 or lengths.min() == lengths.max()
+    no_leading_zero = all(",0" not in "," + j for j in joined)
+    if digits and lengths.max(initial=0) <= 18 and (same_length or no_leading_zero):
+        return [
+            np.fromstring(j, dtype=np.int64, sep=",") if n else np.zeros(0, dtype=np.int64)
+            for j, n in zip(joined, sizes, strict=True)
+        ]
+    return [np.array(c, dtype=np.str_) if len(c) else np.zeros(0, dtype="<U14") for c in columns]
 
 
 def load_context(session: Session, numbers: Sequence[str]) -> Context:
@@ -206,10 +214,7 @@ def load_context(session: Session, numbers: Sequence[str]) -> Context:
         ]
     parts = [fetch_int_columns(session, exprs, tail, text_first=True) for tail in tails]
     known_numbers = [n for part in parts for n in part[0]]
-    known, wanted = _number_keys(known_numbers), _number_keys(numbers)
-    if known.dtype != wanted.dtype:  # one side is not plain digits: compare the text
-        known = np.array(known_numbers, dtype=np.str_) if known_numbers else np.zeros(0, dtype="<U14")
-        wanted = np.array(numbers, dtype=np.str_) if numbers else np.zeros(0, dtype="<U14")
+    known, wanted = _number_keys(known_numbers, numbers)
     order = np.argsort(known)
     known_sorted = known[order]
     pos = np.searchsorted(known_sorted, wanted)

@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from barq.reading.pipeline import _number_keys
 
 
 def test_plain_digits_become_integers() -> None:
-    keys = _number_keys(["110000001", "9", "123456789012345678"])
-    assert keys.dtype == np.int64 and keys.tolist() == [110000001, 9, 123456789012345678]
+    known, wanted = _number_keys(["110000001", "9"], ["123456789012345678", "9"])
+    assert known.tolist() == [110000001, 9] and wanted.tolist() == [123456789012345678, 9]
 
 
-def test_a_leading_zero_a_letter_or_too_many_digits_keep_the_text() -> None:
-    for numbers in (["110000001", "0110000001"], ["110000001", "11A"], ["1234567890123456789"], ["1,2"]):
-        keys = _number_keys(numbers)
-        assert keys.dtype.kind == "U" and keys.tolist() == numbers
+def test_fixed_width_numbers_with_leading_zeros_become_integers() -> None:
+    known, wanted = _number_keys(["000000000001", "000000000002"], ["000000000002"])
+    assert known.tolist() == [1, 2] and wanted.tolist() == [2]
+
+
+def test_numbers_that_integers_would_confuse_keep_the_text() -> None:
+    for known, wanted in (
+        (["000000000001"], ["00000000001"]),  # a leading zero and another length: not the same number
+        (["110000001"], ["11A"]),
+        (["1234567890123456789"], ["1"]),
+        (["1,2"], ["1"]),
+    ):
+        k, w = _number_keys(known, wanted)
+        assert k.dtype.kind == w.dtype.kind == "U" and k.tolist() == known and w.tolist() == wanted
 
 
 def test_none() -> None:
-    assert _number_keys([]).shape == (0,)
+    known, wanted = _number_keys([], ["5"])
+    assert known.shape == (0,) and wanted.tolist() == [5]
