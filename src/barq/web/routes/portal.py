@@ -31,8 +31,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from barq.auth.service import csrf_matches
-from barq.errors import BarqError, NotFound, TooManyAttempts, ValidationError
+from barq.errors import BarqError, NotFound, ValidationError
 from barq.payments.gateway import (
     CallbackRefused,
     DevAction,
@@ -46,7 +45,7 @@ from barq.payments.gateway import (
     start_portal_payment,
 )
 from barq.web.deps import DB
-from barq.web.routes.selfread import AttemptLimiter, ClientAndBillLimits, client_address, retry_after
+from barq.web.routes.selfread import AttemptLimiter, ClientAndBillLimits, refuse_public_form
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("barq.web.portal")
@@ -158,37 +157,22 @@ def _form(
     )
 
 
-async def _submitted(request: Request) -> tuple[dict[str, str], str, bool]:
-    """The form's values, the cookie's token and whether the form's token matches it."""
+async def _submitted(request: Request) -> tuple[dict[str, str], str, HTMLResponse | None]:
+    """The form's values, the cookie's token, and the page refusing the submission (None when it may go on:
+    see ``refuse_public_form``)."""
     data = await request.form()
     values = {k: v.strip()[:40] for k in FIELDS if isinstance(v := data.get(k, ""), str)}
     token = request.cookies.get(CSRF_COOKIE, "")
-    given = data.get("csrf_token")
-    return values, token, bool(token) and csrf_matches(token, given if isinstance(given, str) else None)
-
-
-def _refusal(request: Request, values: dict[str, str], token: str, ok: bool) -> HTMLResponse | None:
-    """The page that refuses a stale form or one submission too many; None when the form may go on."""
-    if not ok:
-        return _form(
-            request,
-            token=secrets.token_urlsafe(24),
-            values=values,
-            error="فرم کهنه شده است؛ دوباره «ادامه» را بزنید",
-            status=400,
-        )
-    try:
-        portal_limits(request.app).check(client_address(request), values.get("bill_id", ""))
-    except TooManyAttempts as exc:
-        return _form(
-            request,
-            token=token,
-            values=values,
-            error=exc.message_fa,
-            status=429,
-            headers={"Retry-After": retry_after(exc)},
-        )
-    return None
+    refused = refuse_public_form(
+        request,
+        form=_form,
+        values=values,
+        token=token,
+        given=data.get("csrf_token"),
+        limits=portal_limits(request.app),
+        stale_fa="فرم کهنه شده است؛ دوباره «ادامه» را بزنید",
+    )
+    return values, token, refused
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -201,8 +185,7 @@ def pay_form(request: Request) -> Response:
 
 @router.post(PATH, response_class=HTMLResponse)
 async def pay_check(request: Request, db: DB) -> Response:
-    values, token, ok = await _submitted(request)
-    refused = _refusal(request, values, token, ok)
+    values, token, refused = await _submitted(request)
     if refused is not None:
         return refused
     try:
@@ -218,8 +201,7 @@ async def pay_check(request: Request, db: DB) -> Response:
 
 @router.post(PATH + "/start", response_class=HTMLResponse)
 async def pay_start(request: Request, db: DB) -> Response:
-    values, token, ok = await _submitted(request)
-    refused = _refusal(request, values, token, ok)
+    values, token, refused = await _submitted(request)
     if refused is not None:
         return refused
     try:

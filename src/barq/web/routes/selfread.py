@@ -141,6 +141,29 @@ def retry_after(exc: TooManyAttempts) -> str:
     return digits or "60"
 
 
+def refuse_public_form(
+    request: Request,
+    *,
+    form: Callable[..., HTMLResponse],
+    values: dict[str, str],
+    token: str,
+    given: object,
+    limits: ClientAndBillLimits,
+    stale_fa: str,
+) -> HTMLResponse | None:
+    """A public page's refusal of a submission: a stale or forged form (the cookie's token does not match the
+    form's ``given`` one: 400 with a new token), or one attempt too many for this client or bill ID (429);
+    None when the form may go on. ``form`` renders the page's form."""
+    if not token or not csrf_matches(token, given if isinstance(given, str) else None):
+        return form(request, token=secrets.token_urlsafe(24), values=values, error=stale_fa, status=400)
+    try:
+        limits.check(client_address(request), values.get("bill_id", ""))
+    except TooManyAttempts as exc:
+        headers = {"Retry-After": retry_after(exc)}
+        return form(request, token=token, values=values, error=exc.message_fa, status=429, headers=headers)
+    return None
+
+
 def body_too_large(request: Request) -> bool:
     """Whether the request is larger than a form with a photo at the limit can be (or does not say)."""
     length = request.headers.get("content-length", "")
@@ -215,26 +238,17 @@ async def self_read_submit(request: Request, db: DB) -> Response:
         return _form(request, token=token or secrets.token_urlsafe(24), errors={"photo": message}, status=413)
     data = await request.form()
     values = {k: v.strip()[:40] for k in FORM_FIELDS if isinstance(v := data.get(k, ""), str)}
-    given = data.get("csrf_token")
-    if not token or not csrf_matches(token, given if isinstance(given, str) else None):
-        return _form(
-            request,
-            token=secrets.token_urlsafe(24),
-            values=values,
-            error="فرم کهنه شده است؛ عکس را دوباره برگزینید و بفرستید",
-            status=400,
-        )
-    try:
-        self_read_limits(request.app).check(client_address(request), values.get("bill_id", ""))
-    except TooManyAttempts as exc:
-        return _form(
-            request,
-            token=token,
-            values=values,
-            error=exc.message_fa,
-            status=429,
-            headers={"Retry-After": retry_after(exc)},
-        )
+    refused = refuse_public_form(
+        request,
+        form=_form,
+        values=values,
+        token=token,
+        given=data.get("csrf_token"),
+        limits=self_read_limits(request.app),
+        stale_fa="فرم کهنه شده است؛ عکس را دوباره برگزینید و بفرستید",
+    )
+    if refused is not None:
+        return refused
     upload = data.get("photo")
     photo = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
     try:
