@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, update
 
+from barq.api.payments import InquiryOut, inquiry_body
 from barq.auth.models import ApiKey, User
 from barq.auth.service import create_api_key, create_user
 from barq.connections.models import Subscription
@@ -77,27 +78,12 @@ def _notice(bills: dict[str, Any], world: World, **changes: Any) -> dict[str, An
 
 
 def _as_service_says(world: World, bill_id: str) -> dict[str, Any]:
-    """What ``payments.service.inquiry`` answers, in the API's shape: the API reads it in one statement."""
+    """What ``payments.service.inquiry`` answers, in the documented shape (``InquiryOut``)."""
     from barq.payments.service import inquiry
 
     with world.session() as s:
         found = inquiry(s, principal=world.principal("admin"), bill_id=bill_id)
-    return {
-        "bill_id": found.bill_id,
-        "subscription_number": found.subscription_number,
-        "amount_due": found.amount_due,
-        "credit": max(found.balances.credit, 0),
-        "open_bills": [
-            {
-                "cycle": b.cycle,
-                "payable": b.payable,
-                "payment_id": b.payment_id,
-                "issued_on": b.issued_on.isoformat() if b.issued_on else None,
-                "due_on": b.due_on.isoformat() if b.due_on else None,
-            }
-            for b in found.open_bills
-        ],
-    }
+    return InquiryOut.model_validate(inquiry_body(found)).model_dump(mode="json")
 
 
 def _wrong_digit(digits: str) -> str:
