@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from barq.auth.service import Principal, csrf_matches, principal_from_session
 from barq.clock import Clock
-from barq.errors import NotAuthenticated, PermissionDenied
+from barq.errors import NotAuthenticated, PermissionDenied, ValidationError
+from barq.ids import normalize_digits
 from barq.settings import Settings
 
 SESSION_COOKIE = "barq_session"
@@ -125,3 +126,13 @@ def xlsx_download(data: bytes, filename: str, name_fa: str | None = None) -> Res
     if name_fa:
         disposition += f"; filename*=UTF-8''{quote(name_fa)}"
     return Response(data, media_type=XLSX_MEDIA_TYPE, headers={"Content-Disposition": disposition})
+
+
+def district_filter(raw: str) -> int | None:
+    """A page's district filter from its query: None when empty, a 422 naming the field when not a number."""
+    text = normalize_digits(raw).strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValidationError("امور نادرست است", field="district")
+    return int(text)

@@ -17,7 +17,6 @@ from barq.billing.documents import fa_amount
 from barq.calendar import fa_digits, fa_number, format_jalali
 from barq.customers.service import ORG_CATEGORIES
 from barq.errors import ValidationError
-from barq.ids import normalize_digits
 from barq.ledger.postings import CUSTOMER_CREDIT
 from barq.network.service import district_names
 from barq.reports.excel import sheets_to_xlsx
@@ -33,7 +32,7 @@ from barq.reports.receivables import (
     receivables_dashboard,
     subscription_statement,
 )
-from barq.web.deps import PageDep, xlsx_download
+from barq.web.deps import PageDep, district_filter, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,15 +60,6 @@ def fa_percent(value: Fraction | None) -> str:
     tenths = floor(abs(value) * 1000 + Fraction(1, 2))
     sign = "-" if value < 0 and tenths else ""
     return f"{sign}{fa_number(tenths // 10)}٫{fa_digits(tenths % 10)}٪"
-
-
-def _district(raw: str) -> int | None:
-    text = normalize_digits(raw).strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ValidationError("امور نادرست است", field="district")
-    return int(text)
 
 
 def _ages(aging: Buckets) -> list[int]:
@@ -146,7 +136,9 @@ def _charts(board: Dashboard) -> dict[str, Any]:
 @router.get("/receivables", response_class=HTMLResponse)
 def dashboard(page: PageDep, district: str = "", format: str = "") -> Response:
     page.principal.require(P.LEDGER_VIEW)
-    board = receivables_dashboard(page.db, principal=page.principal, clock=page.clock, district_id=_district(district))
+    board = receivables_dashboard(
+        page.db, principal=page.principal, clock=page.clock, district_id=district_filter(district)
+    )
     names = district_names(page.db)
     if format == "xlsx":
         chosen = board.district_id if page.principal.district_id is None else None
@@ -212,7 +204,7 @@ def organisations(
     args: dict[str, Any] = {
         "principal": page.principal,
         "clock": page.clock,
-        "district_id": _district(district),
+        "district_id": district_filter(district),
         "government": government,
         "owing_only": owing == "1",
         "sort": chosen_sort,

@@ -13,8 +13,6 @@ from fastapi.responses import HTMLResponse, Response
 from barq.auth import permissions as P
 from barq.billing.service import cycle_of, previous_cycle
 from barq.calendar import MONTH_NAMES, fa_digits
-from barq.errors import ValidationError
-from barq.ids import normalize_digits
 from barq.network.service import district_names
 from barq.reading.config import SCORE_FACTORS
 from barq.reading.scorecard import (
@@ -37,7 +35,7 @@ from barq.reading.scorecard import (
     recent_cycles,
 )
 from barq.reports.excel import sheets_to_xlsx
-from barq.web.deps import Page, PageDep, xlsx_download
+from barq.web.deps import Page, PageDep, district_filter, xlsx_download
 
 router = APIRouter(include_in_schema=False)
 
@@ -146,15 +144,6 @@ def _cycle(page: Page, raw: str) -> int:
     return parse_cycle(raw) if raw.strip() else default_cycle(page.clock)
 
 
-def _district(raw: str) -> int | None:
-    text = normalize_digits(raw).strip()
-    if not text:
-        return None
-    if not text.isdigit():
-        raise ValidationError("امور نادرست است", field="district")
-    return int(text)
-
-
 @router.get("/reading/scorecards", response_class=HTMLResponse)
 def scorecards(page: PageDep, cycle: str = "", district: str = "", format: str = "") -> Response:
     page.principal.require(P.READING_VIEW)
@@ -164,7 +153,7 @@ def scorecards(page: PageDep, cycle: str = "", district: str = "", format: str =
         principal=page.principal,
         clock=page.clock,
         cycle=chosen,
-        district_id=_district(district),
+        district_id=district_filter(district),
         rules=configured_rules(),
     )
     districts = district_names(page.db)
