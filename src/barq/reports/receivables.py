@@ -497,11 +497,8 @@ def _organisations(scope: ColumnElement[bool], government: bool | None, owing_on
     return stmt.order_by(owed.desc(), Customer.id)
 
 
-def _organisation_rows(
-    session: Session, today: date, scope: ColumnElement[bool], rows: Sequence[Sequence[Any]]
-) -> list[OrganisationDebt]:
-    ids = [int(r[0]) for r in rows]
-    ages = aging_by(session, today, _owed(Subscription.customer_id, scope, Subscription.customer_id.in_(ids)), few=True)
+def _organisation_rows(rows: Sequence[Sequence[Any]], ages: dict[Any, Buckets]) -> list[OrganisationDebt]:
+    """The organisations of ``_organisations`` rows, each with its aging (none owed: empty buckets)."""
     return [
         OrganisationDebt(
             customer_id=int(cid),
@@ -545,7 +542,9 @@ def organisation_report(
     listing = paginate(
         session, _organisations(scope, government, owing_only, _check_sort(sort)), page=page, size=size, rows=True
     )
-    items = _organisation_rows(session, today, scope, listing.items)
+    ids = [int(r[0]) for r in listing.items]
+    ages = aging_by(session, today, _owed(Subscription.customer_id, scope, Subscription.customer_id.in_(ids)), few=True)
+    items = _organisation_rows(listing.items, ages)
     return OrganisationReport(
         today=today,
         district_id=district_id,
@@ -577,11 +576,7 @@ def organisation_export(
     if government is not None:
         where.append(Customer.is_government.is_(government))
     ages = aging_by(session, today, _owed(Subscription.customer_id, scope, *where, customers=True))
-    items = [
-        OrganisationDebt(int(cid), name or "", legal or "", bool(gov), category, _int(s), _int(n), _int(o), a)
-        for cid, name, legal, gov, category, s, n, o in rows
-        for a in [ages.get(int(cid), no_buckets())]
-    ]
+    items = _organisation_rows(rows, ages)
     summary = [
         *classes,
         _sum_classes("non_government", NON_GOVERNMENT_NAME, classes[1:]),
