@@ -164,9 +164,9 @@ def test_one_bill_paid_eight_times_at_once_under_different_traces_is_paid_once(p
     """The customer pays the same bill at eight banks at the same moment: one payment pays the bill, the other
     seven match no open bill and wait in suspense for a refund (domain.md §6).
 
-    Fails today: all eight are posted against the bill (the money is not lost: seven become credit).
-    ``receive_payment`` asks whether another payment paid the bill (``_paid_by_other``) right after inserting
-    its own row and before it takes the balance lock, so no transaction sees the others' uncommitted rows."""
+    It failed before ``receive_payment`` took the balance lock before asking whether another payment paid the
+    bill: all eight were posted against it (seven became credit), since no transaction saw the others'
+    uncommitted rows."""
     world = pg_world
     sid = world.subscription_ids[0]
     bill = issue_bills(world, 140508, {sid: 310}, prev=date(2026, 9, 25), cur=date(2026, 10, 25))[sid]
