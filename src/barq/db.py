@@ -216,7 +216,7 @@ def insert_columns(session: Session, table: str, columns: Mapping[str, Any], n: 
         if size != n:
             raise ValueError(f"insert_columns: a column has {size} values, not {n}")
     if session.get_bind().dialect.name == "sqlite":
-        _insert_sqlite(session, table, {name: _encode(value, n) for name, value in columns.items()}, n)
+        _insert_sqlite(session, table, columns, n)
     else:
         _copy_text(session, table, columns, n)
 
@@ -295,7 +295,29 @@ def _int_cells(a: Any) -> Any:
     return cells
 
 
-def _insert_sqlite(session: Session, table: str, encoded: dict[str, _Encoded], n: int) -> None:
+def _insert_sqlite(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
+    """SQLite: block by block, a thread encodes the next block while SQLite stores this one (the driver lets
+    go of the interpreter while a statement runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def encode(start: int) -> tuple[dict[str, _Encoded], int]:
+        stop = min(n, start + _COPY_BLOCK)
+        return {name: _encode(_rows(value, start, stop), stop - start) for name, value in columns.items()}, stop - start
+
+    conn = raw_connection(session)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(encode, 0)
+        for start in range(0, n, _COPY_BLOCK):
+            encoded, size = pending.result()
+            if start + _COPY_BLOCK < n:
+                pending = pool.submit(encode, start + _COPY_BLOCK)
+            sql, params = _sqlite_block(table, encoded, size)
+            conn.execute(sql, params)
+
+
+def _sqlite_block(table: str, encoded: dict[str, _Encoded], n: int) -> tuple[str, dict[str, Any]]:
+    """One ``INSERT … SELECT`` that cuts each column's blob with ``substr``. A text column all of whose values
+    fill its width is not trimmed (``rtrim`` doubles the cost of a text column)."""
     import numpy as np
 
     exprs: list[str] = []
@@ -307,8 +329,11 @@ def _insert_sqlite(session: Session, table: str, encoded: dict[str, _Encoded], n
             exprs.append(f":{key}")
             continue
         cells = enc.cells
+        trim = False
         if enc.text:
             cells = np.where(cells == 0, np.uint8(ord(" ")), cells)
+            ends = cells[:, -1] == ord(" ")
+            trim = bool((ends if enc.null is None else ends & ~enc.null).any())
         width = cells.shape[1]
         if enc.null is not None:  # a leading byte: N for NULL
             flag = np.where(enc.null, np.uint8(ord("N")), np.uint8(ord(" ")))
@@ -317,16 +342,18 @@ def _insert_sqlite(session: Session, table: str, encoded: dict[str, _Encoded], n
         stride = cells.shape[1]
         start = f"i * {stride} + {2 if enc.null is not None else 1}"
         cut = f"substr(:{key}, {start}, {width})"
-        expr = f"rtrim(CAST({cut} AS TEXT), ' ')" if enc.text else f"CAST({cut} AS INTEGER)"
+        expr = f"CAST({cut} AS TEXT)" if enc.text else f"CAST({cut} AS INTEGER)"
+        if trim:
+            expr = f"rtrim({expr}, ' ')"
         if enc.null is not None:
             expr = f"CASE WHEN substr(:{key}, i * {stride} + 1, 1) = X'4E' THEN NULL ELSE {expr} END"
         exprs.append(expr)
-    raw_connection(session).execute(
+    sql = (
         f"INSERT INTO {table} ({', '.join(encoded)}) "
         "WITH RECURSIVE counter(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM counter WHERE i < :n - 1) "
-        f"SELECT {', '.join(exprs)} FROM counter",
-        params,
+        f"SELECT {', '.join(exprs)} FROM counter"
     )
+    return sql, params
 
 
 def _scalar_text(value: Any) -> bytes:

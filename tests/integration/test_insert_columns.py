@@ -14,7 +14,7 @@ from barq.payments.models import Payment
 
 
 def test_columns_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(db, "_COPY_BLOCK", 2)  # PostgreSQL: three blocks, each with its own widths
+    monkeypatch.setattr(db, "_COPY_BLOCK", 2)  # three blocks, each with its own widths (and text trimmed or not)
     n = 5
     at = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
     sqlite = engine.dialect.name == "sqlite"
