@@ -207,11 +207,15 @@ def three_door_closed_one(codes_in_order: Sequence[str]) -> bool:
 
 
 def _group_sums(target: I64, mask: Bools, kwh: I64, days: I64, n: int) -> tuple[I64, I64]:
-    kwh_sum = np.zeros(n, dtype=np.int64)
-    np.add.at(kwh_sum, target[mask], kwh[mask])
-    day_sum = np.zeros(n, dtype=np.int64)
-    np.add.at(day_sum, target[mask], days[mask])
-    return kwh_sum, day_sum
+    sums = []
+    for values in (kwh[mask], days[mask]):
+        if values.size * int(np.abs(values).max(initial=0)) < 2**53:  # float sums are exact: bincount, not add.at
+            sums.append(np.bincount(target[mask], weights=values, minlength=n).astype(np.int64))
+        else:
+            out = np.zeros(n, dtype=np.int64)
+            np.add.at(out, target[mask], values)
+            sums.append(out)
+    return sums[0], sums[1]
 
 
 def expected_daily(
