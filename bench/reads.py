@@ -374,8 +374,8 @@ def _import(url: str, work: Path) -> dict[str, Any]:
 
     from barq.auth.service import SYSTEM
     from barq.db import fetch_int_columns
-    from barq.reading.incoming import parse_file
-    from barq.reading.pipeline import import_reads
+    from barq.reading.incoming import parse_file, rows_in
+    from barq.reading.pipeline import ContextAhead, import_reads
 
     engine = make_engine(url)
     factory = make_sessionmaker(engine)
@@ -416,16 +416,16 @@ def _import(url: str, work: Path) -> dict[str, Any]:
     stages: dict[str, float] = {}
     gc.collect()
     t0 = time.perf_counter()
-    incoming = parse_file(data, tz=clock.tz)
-    stages["parse"] = time.perf_counter() - t0
-    last_mark = [time.perf_counter(), "lookup"]
+    last_mark = [t0, "parse"]
 
     def step(stage: str, _done: int, _total: int) -> None:
         now = time.perf_counter()
         stages[str(last_mark[1])] = stages.get(str(last_mark[1]), 0.0) + now - float(last_mark[0])
         last_mark[0], last_mark[1] = now, stage
 
-    with factory() as s:
+    with factory() as s, ContextAhead(s, rows_in(data)) as ahead:
+        incoming = parse_file(data, tz=clock.tz)
+        step("lookup", 0, 0)
         result = import_reads(
             s,
             principal=SYSTEM,
@@ -435,6 +435,7 @@ def _import(url: str, work: Path) -> dict[str, Any]:
             filename="reads.csv",
             digest=hashlib.sha256(data).hexdigest(),
             progress=step,
+            ahead=ahead,
         )
         t = time.perf_counter()
         s.commit()

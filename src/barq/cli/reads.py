@@ -15,8 +15,8 @@ from barq.auth.service import SYSTEM, Principal, get_user, principal_for
 from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker, transaction
 from barq.errors import BarqError
-from barq.reading.incoming import parse_file
-from barq.reading.pipeline import import_reads
+from barq.reading.incoming import parse_file, rows_in
+from barq.reading.pipeline import ContextAhead, import_reads
 from barq.reading.state import rebuild_state
 from barq.settings import get_settings
 
@@ -55,13 +55,13 @@ def import_reads_command(
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=out) as progress:
             task = progress.add_task("parsing file", total=5)
-            incoming = parse_file(data, tz=clock.tz, filename=file.name)
-            progress.update(task, completed=1, description=f"{len(incoming):,} rows read")
 
             def step(stage: str, done: int, total: int) -> None:
                 progress.update(task, completed=1 + done, total=1 + total, description=STAGES.get(stage, stage))
 
-            with transaction(factory) as session:
+            with transaction(factory) as session, ContextAhead(session, rows_in(data)) as ahead:
+                incoming = parse_file(data, tz=clock.tz, filename=file.name)
+                progress.update(task, completed=1, description=f"{len(incoming):,} rows read")
                 principal: Principal = SYSTEM
                 if user is not None:
                     found = get_user(session, user)
@@ -77,6 +77,7 @@ def import_reads_command(
                     filename=file.name[:200],
                     digest=hashlib.sha256(data).hexdigest(),
                     progress=step,
+                    ahead=ahead,
                 )
                 b = result.batch
                 errors_csv = b.errors_csv

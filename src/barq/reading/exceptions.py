@@ -39,6 +39,7 @@ from barq.reading.incoming import MISSING, REGISTERS
 from barq.reading.pipeline import (
     DATE_REASONS,
     Context,
+    add_states,
     advance_state,
     evaluate,
     load_context,
@@ -260,6 +261,7 @@ def resolve(
             _close(session, principal, r, "estimate", "rejected", now)
             moved.append(estimate.id)
     if moved:
+        add_states(session, kctx.subset(np.flatnonzero(ev.valid)))
         advance_state(session, f"m.id IN ({', '.join(str(i) for i in moved)})")
     valid = np.array(moved)
     return Resolved(int(valid.shape[0]), refused)

@@ -23,13 +23,14 @@ is billed exactly once, never twice and never as a negative energy line.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Final
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from barq.auth import permissions as P
@@ -70,76 +71,65 @@ def _day(d: date) -> int:
 # ------------------------------------------------------------------------------------------ context
 
 
-_CONTEXT_TAIL: Final = """
-FROM subscription s
-LEFT JOIN route r ON r.id = s.route_id
-LEFT JOIN meter_installation mi ON mi.subscription_id = s.id AND mi.removed_on IS NULL
-LEFT JOIN meter m ON m.id = mi.meter_id
-LEFT JOIN reading_state st ON st.subscription_id = s.id
-"""
-_CONTEXT_EXPRS: Final = (
-    "s.subscription_number",
-    "s.id",
-    "s.district_id",
-    "COALESCE(r.reader_id, -1)",
-    "COALESCE(r.contractor_id, -1)",
-    "CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END",
-    "s.tariff_group",
-    "COALESCE(mi.meter_id, -1)",
-    "COALESCE(m.digits, 0)",
-    "COALESCE(m.multiplier, 1)",
-    "CASE WHEN m.kind IN ('tou', 'demand') THEN 1 ELSE 0 END",
-    "COALESCE(mi.initial_read, 0)",
-    "COALESCE({inst_on}, -1)",
-    "COALESCE(st.meter_id, -1)",
-    "COALESCE(st.last_value, -1)",
-    "COALESCE(st.last_peak, -1)",
-    "COALESCE(st.last_offpeak, -1)",
-    "COALESCE({last_actual_on}, -1)",
-    "COALESCE({last_on}, -1)",
-    "COALESCE(st.estimated_kwh, 0)",
-    "COALESCE(st.door_closed_run, 0)",
-    "COALESCE(st.h1_kwh, -1)",
-    "COALESCE(st.h1_days, -1)",
-    "COALESCE({h1_on}, -1)",
-    "COALESCE(st.h2_kwh, -1)",
-    "COALESCE(st.h2_days, -1)",
-    "COALESCE({h2_on}, -1)",
-    "COALESCE(st.h3_kwh, -1)",
-    "COALESCE(st.h3_days, -1)",
-    "COALESCE({h3_on}, -1)",
+_SUBSCRIPTION: Final = (
+    # field, expression; the first is the number (text), the rest integers
+    ("number", "s.subscription_number"),
+    ("sub_id", "s.id"),
+    ("district_id", "s.district_id"),
+    ("route_id", "COALESCE(s.route_id, -1)"),
+    ("supply_active", "CASE WHEN s.supply_state = 'active' THEN 1 ELSE 0 END"),
+    ("tariff_group", "s.tariff_group"),
+)
+# the other tables: (FROM, key, [(field, expression, value where the row or the value is missing)])
+_ROUTE: Final = (
+    "FROM route r",
+    "r.id",
+    (("route_reader", "COALESCE(r.reader_id, -1)", -1), ("route_contractor", "COALESCE(r.contractor_id, -1)", -1)),
+)
+_INSTALLATION: Final = (
+    "FROM meter_installation mi WHERE mi.removed_on IS NULL",
+    "mi.subscription_id",
+    (
+        ("meter_id", "mi.meter_id", -1),
+        ("inst_initial", "mi.initial_read", 0),
+        ("inst_on", "{mi.installed_on}", -1),
+    ),
+)
+_METER: Final = (
+    "FROM meter m",
+    "m.id",
+    (
+        ("digits", "m.digits", 0),
+        ("multiplier", "COALESCE(m.multiplier, 1)", 1),
+        ("tou", "CASE WHEN m.kind IN ('tou', 'demand') THEN 1 ELSE 0 END", 0),
+    ),
+)
+_STATE: Final = (
+    "FROM reading_state st",
+    "st.subscription_id",
+    (
+        ("st_meter", "COALESCE(st.meter_id, -1)", -1),
+        ("last_value", "COALESCE(st.last_value, -1)", -1),
+        ("last_peak", "COALESCE(st.last_peak, -1)", -1),
+        ("last_offpeak", "COALESCE(st.last_offpeak, -1)", -1),
+        ("last_actual_on", "COALESCE({st.last_actual_on}, -1)", -1),
+        ("last_on", "COALESCE({st.last_on}, -1)", -1),
+        ("est_kwh", "st.estimated_kwh", -1),  # -1: the subscription has no reading state yet
+        ("door_run", "st.door_closed_run", 0),
+        *(
+            item
+            for j in (1, 2, 3)
+            for item in (
+                (f"h{j}_kwh", f"COALESCE(st.h{j}_kwh, -1)", -1),
+                (f"h{j}_days", f"COALESCE(st.h{j}_days, -1)", -1),
+                (f"h{j}_on", f"COALESCE({{st.h{j}_on}}, -1)", -1),
+            )
+        ),
+    ),
 )
 CONTEXT_FIELDS: Final = (
-    "number",
-    "sub_id",
-    "district_id",
-    "route_reader",
-    "route_contractor",
-    "supply_active",
-    "tariff_group",
-    "meter_id",
-    "digits",
-    "multiplier",
-    "tou",
-    "inst_initial",
-    "inst_on",
-    "st_meter",
-    "last_value",
-    "last_peak",
-    "last_offpeak",
-    "last_actual_on",
-    "last_on",
-    "est_kwh",
-    "door_run",
-    "h1_kwh",
-    "h1_days",
-    "h1_on",
-    "h2_kwh",
-    "h2_days",
-    "h2_on",
-    "h3_kwh",
-    "h3_days",
-    "h3_on",
+    *(f for f, _ in _SUBSCRIPTION if f != "route_id"),
+    *(f for f, _e, _d in _ROUTE[2] + _INSTALLATION[2] + _METER[2] + _STATE[2]),
 )
 
 
@@ -149,16 +139,73 @@ def _epoch(column: str, sqlite: bool) -> str:
     return f"({column} - DATE '1970-01-01')"
 
 
-def context_exprs(sqlite: bool) -> list[str]:
-    dates = {
-        "inst_on": "mi.installed_on",
-        "last_actual_on": "st.last_actual_on",
-        "last_on": "st.last_on",
-        "h1_on": "st.h1_on",
-        "h2_on": "st.h2_on",
-        "h3_on": "st.h3_on",
+def _dates(expr: str, sqlite: bool) -> str:
+    """``{table.column}`` in an expression: that date as days since 1970."""
+    out, rest = "", expr
+    while "{" in rest:
+        head, _, tail = rest.partition("{")
+        column, _, rest = tail.partition("}")
+        out += head + _epoch(column, sqlite)
+    return out + rest
+
+
+def _ints_in(column: str, values: I64) -> str:
+    return f"{column} IN ({', '.join(str(int(v)) for v in np.unique(values).tolist())})" if len(values) else "1 = 0"
+
+
+def _table(session: Session, part: tuple[str, str, tuple[tuple[str, str, int], ...]], keys: I64 | None) -> list[I64]:
+    """One table's key and columns, for the given keys (``None``: every row)."""
+    tail, key, columns = part
+    if keys is not None:
+        tail += (" AND " if " WHERE " in tail else " WHERE ") + _ints_in(key, keys)
+    sqlite = _is_sqlite(session)
+    return fetch_int_columns(session, [key, *(_dates(e, sqlite) for _f, e, _d in columns)], tail)
+
+
+def _align(part: tuple[str, str, tuple[tuple[str, str, int], ...]], got: list[I64], wanted: I64) -> dict[str, I64]:
+    """The table's columns for each wanted key (its default where the table has no row for it; of two rows
+    with one key, the later)."""
+    keys = got[0]
+    order = np.argsort(keys, kind="stable")
+    pos = np.searchsorted(keys[order], wanted, side="right") - 1
+    pos_c = np.maximum(pos, 0)
+    src = order[pos_c] if len(keys) else pos_c
+    hit = (pos >= 0) & (keys[src] == wanted) if len(keys) else np.zeros(len(wanted), dtype=np.bool_)
+    return {
+        field: np.where(hit, values[src], default) if len(keys) else np.full(len(wanted), default, dtype=np.int64)
+        for (field, _e, default), values in zip(part[2], got[1:], strict=True)
     }
-    return [e.format(**{k: _epoch(v, sqlite) for k, v in dates.items()}) for e in _CONTEXT_EXPRS]
+
+
+def read_context(session: Session, numbers: Sequence[str] | None) -> tuple[list[str], dict[str, I64]]:
+    """The context of the subscriptions with these numbers (``None``: of every subscription), in no particular
+    order: their numbers, and a column per field of ``CONTEXT_FIELDS`` after the number.
+
+    Each table is read alone and the rows are joined here by their keys: on PostgreSQL the four-way join of a
+    million subscriptions in SQL cost twice as much as reading the tables (docs/performance.md)."""
+    exprs = [e for _f, e in _SUBSCRIPTION]
+    if numbers is None:
+        chunks = [fetch_int_columns(session, exprs, "FROM subscription s", text_first=True)]
+    else:
+        unique = sorted(set(numbers))
+        chunks = [
+            fetch_int_columns(
+                session,
+                exprs,
+                f"FROM subscription s WHERE s.subscription_number IN ({_sql_list(unique[k : k + 500])})",
+                text_first=True,
+            )
+            for k in range(0, len(unique), 500)
+        ] or [[[]] + [np.zeros(0, dtype=np.int64)] * (len(exprs) - 1)]
+    known = [n for chunk in chunks for n in chunk[0]]
+    cols = {f: np.concatenate([chunk[k] for chunk in chunks]) for k, (f, _e) in enumerate(_SUBSCRIPTION) if k}
+    ids = None if numbers is None else cols["sub_id"]
+    cols.update(_align(_ROUTE, _table(session, _ROUTE, None), cols.pop("route_id")))
+    cols.update(_align(_INSTALLATION, _table(session, _INSTALLATION, ids), cols["sub_id"]))
+    meter_ids = None if numbers is None else cols["meter_id"][cols["meter_id"] >= 0]
+    cols.update(_align(_METER, _table(session, _METER, meter_ids), cols["meter_id"]))
+    cols.update(_align(_STATE, _table(session, _STATE, ids), cols["sub_id"]))
+    return known, cols
 
 
 @dataclass
@@ -172,6 +219,8 @@ class Context:
         return self.cols[name]
 
     def subset(self, idx: I64) -> Context:
+        if idx.shape[0] == self.found.shape[0] and bool((idx == np.arange(idx.shape[0])).all()):
+            return self
         return Context(cols={k: v[idx] for k, v in self.cols.items()}, found=self.found[idx])
 
 
@@ -201,19 +250,49 @@ def _number_keys(*columns: Sequence[str]) -> list[NDArray[Any]]:
     return [np.array(c, dtype=np.str_) if len(c) else np.zeros(0, dtype="<U14") for c in columns]
 
 
-def load_context(session: Session, numbers: Sequence[str]) -> Context:
-    """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones."""
-    exprs = context_exprs(session.get_bind().dialect.name == "sqlite")
-    unique = sorted(set(numbers))
-    if len(unique) > _FULL_LOAD:
-        tails = [_CONTEXT_TAIL]
+def _all_context(engine: Engine) -> tuple[list[str], dict[str, I64]]:
+    """Every subscription's context, on a connection of its own."""
+    with Session(engine) as s:
+        return read_context(s, None)
+
+
+class ContextAhead:
+    """Every subscription's context read on a second connection while the caller parses a large file, for
+    ``import_reads(ahead=…)``: above ``_FULL_LOAD`` rows the lookup reads every subscription, whatever the file
+    holds, so the read need not wait for the parse (docs/performance.md).
+
+    It first takes the import's lock in the caller's transaction, so nothing the side read sees can change
+    before the import writes; the caller's transaction must not have written anything yet (the side read
+    would not see it). Below ``_FULL_LOAD`` expected rows it does nothing. Leaving the ``with`` block waits
+    for the side read."""
+
+    def __init__(self, session: Session, expected_rows: int) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._future: Future[tuple[list[str], dict[str, I64]]] | None = None
+        if expected_rows > _FULL_LOAD:
+            _lock(session)
+            self._pool = ThreadPoolExecutor(max_workers=1)
+            self._future = self._pool.submit(_all_context, session.get_bind().engine)
+
+    def __enter__(self) -> ContextAhead:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def everything(self) -> tuple[list[str], dict[str, I64]] | None:
+        return self._future.result() if self._future is not None else None
+
+
+def load_context(session: Session, numbers: Sequence[str], ahead: ContextAhead | None = None) -> Context:
+    """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones.
+    Above ``_FULL_LOAD`` distinct numbers every subscription is read (one scan a table beats searching)."""
+    if len(set(numbers)) > _FULL_LOAD:
+        read = (ahead.everything() if ahead is not None else None) or read_context(session, None)
     else:
-        tails = [
-            _CONTEXT_TAIL + f" WHERE s.subscription_number IN ({_sql_list(unique[k : k + 500])})"
-            for k in range(0, len(unique), 500)
-        ]
-    parts = [fetch_int_columns(session, exprs, tail, text_first=True) for tail in tails]
-    known_numbers = [n for part in parts for n in part[0]]
+        read = read_context(session, numbers)
+    known_numbers, columns = read
     known, wanted = _number_keys(known_numbers, numbers)
     order = np.argsort(known)
     known_sorted = known[order]
@@ -225,10 +304,11 @@ def load_context(session: Session, numbers: Sequence[str]) -> Context:
         else np.zeros(len(wanted), bool)
     )
     src = order[pos_c] if len(known_sorted) else np.zeros(len(wanted), dtype=np.int64)
+    every = bool(found.all())
     cols: dict[str, I64] = {}
-    for k, name in enumerate(CONTEXT_FIELDS[1:], start=1):
-        arr = np.concatenate([part[k] for part in parts]) if parts else np.zeros(0, dtype=np.int64)
-        cols[name] = np.where(found, arr[src] if len(arr) else 0, -1).astype(np.int64)
+    for name in CONTEXT_FIELDS[1:]:
+        arr = columns[name]
+        cols[name] = arr[src] if every else np.where(found, arr[src] if len(arr) else 0, -1)
     return Context(cols=cols, found=found)
 
 
@@ -284,7 +364,7 @@ def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingCo
         hist,
         subscription_id=idx,
         as_of=as_of.astype("datetime64[D]"),
-        tariff_class=[str(g) for g in ctx["tariff_group"].tolist()],
+        tariff_class=ctx["tariff_group"].astype(np.str_),
         defaults=config.default_kwh_per_30_days,
         rules=config.rules,
     )
@@ -424,7 +504,7 @@ def evaluate(
         if n
         else np.zeros(0, np.int64)
     )
-    carried = ctx["est_kwh"]
+    carried = np.maximum(ctx["est_kwh"], 0)
     billed_actual = np.maximum(advance - carried, 0)
     kwh = np.where(is_est, est_now, billed_actual)
     kwh = np.where(valid, kwh, MISSING)
@@ -473,15 +553,28 @@ def iso_days(days: I64) -> list[str | None]:
     return text_of[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]
 
 
-def advance_state(session: Session, reads: str) -> None:
+def add_states(session: Session, ctx: Context) -> None:
+    """A blank reading state for the context's subscriptions that have none (their first read)."""
+    new = np.unique(ctx["sub_id"][ctx.found & (ctx["est_kwh"] < 0)])
+    insert_columns(
+        session, "reading_state", {"subscription_id": new, "estimated_kwh": 0, "door_closed_run": 0}, len(new)
+    )
+
+
+def advance_state(session: Session, reads: str, *, many: bool = False) -> None:
     """Move the reading state of the subscriptions of the given stored reads (``reads``: a condition on
-    ``meter_read m``, at most one read per subscription) past those reads, in SQL:
+    ``meter_read m``, at most one read per subscription; each subscription has a state: ``add_states``)
+    past those reads, in SQL:
 
     - a valid actual read becomes the last actual read (register values, date, meter), ends the period,
       settles what estimates billed ahead (``estimated_kwh`` less its register advance, not below zero)
       and shifts the three last actual periods;
     - a valid estimate ends the period and adds its kWh to ``estimated_kwh``;
     - a valid door-closed visit adds one to the run of door-closed visits; any other visit ends the run.
+
+    ``many``: the reads are many (a file): on PostgreSQL the join is then hashed, not a nested loop of one
+    index search a read, which the planner picks when the statistics do not yet know the reads just stored
+    (a million reads took 5 s longer).
     """
     sqlite = session.get_bind().dialect.name == "sqlite"
     greatest = "max" if sqlite else "GREATEST"
@@ -491,14 +584,10 @@ def advance_state(session: Session, reads: str) -> None:
         else "(m.read_on - m.prev_actual_on)"
     )
     yes, no = ("1", "0") if sqlite else ("true", "false")
-    session.execute(
-        text(
-            "INSERT INTO reading_state (subscription_id, estimated_kwh, door_closed_run) "
-            f"SELECT m.subscription_id, 0, 0 FROM meter_read m WHERE {reads} AND NOT EXISTS "
-            "(SELECT 1 FROM reading_state st WHERE st.subscription_id = m.subscription_id)"
-        )
-    )
     t = "reading_state"
+    if many and not sqlite:
+        session.execute(text("SET LOCAL enable_nestloop = off"))
+        session.execute(text("SET LOCAL enable_mergejoin = off"))
     session.execute(
         text(
             f"""
@@ -535,6 +624,8 @@ WHERE {t}.subscription_id = n.subscription_id
 """
         )
     )
+    if many and not sqlite:
+        session.execute(text("RESET enable_nestloop"))
 
 
 def _timestamps(values: NDArray[np.datetime64], sqlite: bool) -> list[str | None]:
@@ -569,8 +660,16 @@ class ImportResult:
     candidates: int = 0
 
 
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
 def _lock(session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
+    """The import's lock, held to the end of the caller's transaction: an advisory lock on PostgreSQL; on
+    SQLite the database's write lock, which a write that changes nothing takes."""
+    if _is_sqlite(session):
+        session.execute(text("UPDATE read_batch SET id = id WHERE 0 = 1"))
+    else:
         session.execute(text("SELECT pg_advisory_xact_lock(8472002)"))
 
 
@@ -627,11 +726,13 @@ def import_reads(
     config: ReadingConfig | None = None,
     progress: Progress | None = None,
     reader_id: int | None = None,
+    ahead: ContextAhead | None = None,
 ) -> ImportResult:
     """Validate, estimate and store reads; refused rows are reported, never half-written (module doc).
 
     The reader recorded on each read is ``reader_id`` when given, else the sender when the sender is a
-    reader (or a contractor's user), else the route's reader; self-reads have none."""
+    reader (or a contractor's user), else the route's reader; self-reads have none. ``ahead``: the context
+    read while the file was parsed (``ContextAhead``)."""
     if source not in READ_SOURCES:
         raise ValueError(f"unknown read source {source}")
     cfg = config or reading_config()
@@ -645,7 +746,7 @@ def import_reads(
         rows_total=len(incoming) + len(incoming.errors),
     )
     session.add(batch)
-    session.flush()  # the first write: on SQLite it takes the write lock before anything is read
+    session.flush()
     if digest is not None:
         earlier = session.scalar(select(ReadBatch).where(ReadBatch.sha256 == digest))
         if earlier is not None:
@@ -655,7 +756,7 @@ def import_reads(
         batch.sha256 = digest
     errors = list(incoming.errors)
     step("lookup", 0, 4)
-    ctx = load_context(session, incoming.subscription)
+    ctx = load_context(session, incoming.subscription, ahead)
     n = len(incoming)
     lines = incoming.line
     refused = np.zeros(n, dtype=np.bool_)
@@ -773,7 +874,8 @@ def import_reads(
     # a column no row of this arrival has (positions, photos, TOU registers…) is left to its default NULL
     insert_columns(session, "meter_read", {k: v for k, v in columns.items() if _has_value(v)}, int(idx.shape[0]))
     step("state", 3, 4)
-    advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}")
+    add_states(session, kctx)
+    advance_state(session, f"m.id > {before} AND m.batch_id = {int(batch.id)}", many=idx.shape[0] > _FULL_LOAD)
     candidates = mark_door_closed(
         session, clock, kctx["sub_id"][ev.valid & (ev.door_run >= 3) & (kctx["door_run"] < 3)]
     )

@@ -21,8 +21,8 @@ from barq.errors import NotFound, ValidationError
 from barq.metering.models import READ_CODES, READ_SOURCES, MeterRead, ReadBatch, ReadPhoto
 from barq.network.models import District, Route
 from barq.reading.exceptions import ACTIONS, QueueFilter, queue_counts, queue_query, resolve
-from barq.reading.incoming import parse_file
-from barq.reading.pipeline import REASON_TITLES_FA, import_reads
+from barq.reading.incoming import parse_file, rows_in
+from barq.reading.pipeline import REASON_TITLES_FA, ContextAhead, import_reads
 from barq.reports.excel import to_xlsx
 from barq.reports.listing import EXPORT_LIMIT, export_rows, paginate
 from barq.web.deps import Page, PageDep, check_csrf, xlsx_download
@@ -89,19 +89,21 @@ async def upload(page: PageDep) -> Response:
         return _uploads(
             page, 1, {"file": "پرونده بزرگ‌تر از ۲۰۰ مگابایت است؛ آن را با فرمان barq import-reads بفرستید"}, 422
         )
-    try:
-        incoming = parse_file(data, tz=page.clock.tz, filename=file.filename)
-    except ValidationError as exc:
-        return _uploads(page, 1, {"file": exc.message_fa}, 422)
-    result = import_reads(
-        page.db,
-        principal=page.principal,
-        clock=page.clock,
-        incoming=incoming,
-        source="handheld",
-        filename=file.filename[:200],
-        digest=hashlib.sha256(data).hexdigest(),
-    )
+    with ContextAhead(page.db, rows_in(data)) as ahead:  # a large file's context is read while it is parsed
+        try:
+            incoming = parse_file(data, tz=page.clock.tz, filename=file.filename)
+        except ValidationError as exc:
+            return _uploads(page, 1, {"file": exc.message_fa}, 422)
+        result = import_reads(
+            page.db,
+            principal=page.principal,
+            clock=page.clock,
+            incoming=incoming,
+            source="handheld",
+            filename=file.filename[:200],
+            digest=hashlib.sha256(data).hexdigest(),
+            ahead=ahead,
+        )
     suffix = "?already=1" if result.already else ""
     return RedirectResponse(f"/reading/uploads/{result.batch.id}{suffix}", status_code=303)
 
