@@ -626,6 +626,7 @@ WHERE {t}.subscription_id = n.subscription_id
     )
     if many and not sqlite:
         session.execute(text("RESET enable_nestloop"))
+        session.execute(text("RESET enable_mergejoin"))
 
 
 def _timestamps(values: NDArray[np.datetime64], sqlite: bool) -> list[str | None]:
