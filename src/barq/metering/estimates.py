@@ -223,7 +223,7 @@ def expected_daily(
     *,
     subscription_id: I64,
     as_of: Dates,
-    tariff_class: Sequence[str] | NDArray[np.str_],
+    tariff_class: Sequence[str] | NDArray[np.str_] | NDArray[np.int64],
     defaults: Mapping[str, int],
     rules: EstimateRules | None = None,
 ) -> Expected:
@@ -233,7 +233,8 @@ def expected_daily(
     """
     r = rules or EstimateRules()
     n = int(subscription_id.shape[0])
-    classes = np.asarray(tariff_class, dtype=np.str_).reshape(n) if n else np.zeros(0, dtype=np.str_)
+    classes = np.asarray(tariff_class)  # tariff groups as integers are named by their digits
+    classes = (classes if classes.dtype.kind in "iu" else classes.astype(np.str_)).reshape(n)
     if as_of.shape != (n,) or classes.shape != (n,):
         raise ValidationError("طول ستون‌ها برابر نیست", field="as_of")
     _check_history(history)

@@ -364,7 +364,7 @@ def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingCo
         hist,
         subscription_id=idx,
         as_of=as_of.astype("datetime64[D]"),
-        tariff_class=ctx["tariff_group"].astype(np.str_),
+        tariff_class=ctx["tariff_group"],
         defaults=config.default_kwh_per_30_days,
         rules=config.rules,
     )
