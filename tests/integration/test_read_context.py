@@ -178,3 +178,17 @@ def test_a_first_read_gives_the_subscription_its_reading_state(rd: Reading) -> N
         0,
         2_450,
     )
+
+
+def test_days_since_1970_on_either_sqlite(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``unixepoch`` where SQLite has it, ``julianday`` before 3.38: the same days, NULL kept."""
+    import sqlite3
+
+    conn = sqlite3.connect(":memory:")
+    dates = ["1970-01-01", "2026-11-28", "2026-03-21", "2100-02-28", None]
+    got = []
+    for version in ((3, 38, 0), (3, 37, 2)):
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", version)
+        expr = pipeline._epoch("d", sqlite=True)
+        got.append([conn.execute(f"SELECT {expr} FROM (SELECT ? AS d)", (d,)).fetchone()[0] for d in dates])
+    assert got[0] == got[1] == [0, 20_785, 20_533, 47_540, None]
