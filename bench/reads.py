@@ -332,6 +332,16 @@ def build(url: str, n: int, seed: int = 1405) -> dict[str, int]:
 # ------------------------------------------------------------------------------------------ measurements
 
 
+def machine_speed() -> float:
+    """Seconds for ten million additions in a Python loop: the same code's figures from two sessions compare
+    only beside this (this VM's speed has varied twofold between sessions)."""
+    t = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return round(time.perf_counter() - t, 2)
+
+
 def _peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
@@ -509,6 +519,7 @@ def main() -> None:
     unknown = [m for m in chosen if m not in MEASUREMENTS]
     if unknown:
         parser.error(f"unknown measurement(s) {', '.join(unknown)}; known: {', '.join(MEASUREMENTS)}")
+    speed = machine_speed()
     for target in ["sqlite", "pg"] if args.db == "both" else [args.db]:
         url = _target_url(target, fresh=not args.reuse)
         build_s = None
@@ -526,6 +537,7 @@ def main() -> None:
             )
             figures = json.loads(out.stdout.strip().splitlines()[-1])
             line = {"db": target, "accounts": args.accounts, "measure": name, "build_seconds": build_s, **figures}
+            line["python_loop_s"] = speed
             print(json.dumps(line), flush=True)
 
 
