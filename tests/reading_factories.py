@@ -23,6 +23,7 @@ from barq.auth.models import User
 from barq.auth.service import create_user
 from barq.connections.models import Subscription
 from barq.metering.models import Meter, MeterInstallation, ReadingState, RouteMembership
+from barq.metering.service import install_meter
 from barq.network.models import Route
 from tests.factories import PASSWORD, World
 
@@ -137,3 +138,31 @@ def build_reading(world: World) -> Reading:
         s.commit()
         assert s.get(User, readers["reader_a"]) is not None
     return out
+
+
+def replace_meter(rd: Reading, sub_id: int, serial: str, *, kind: str = "single", multiplier: int = 1) -> None:
+    """A new 6-digit meter for the subscription, installed on 1405/08/15 reading 5; the old one's final read
+    is 12 100."""
+    with rd.world.session() as s:
+        s.add(
+            Meter(
+                serial=serial,
+                kind=kind,
+                registers="active" if kind == "single" else "active,peak,offpeak",
+                digits=6,
+                multiplier=multiplier,
+                phase=1 if kind == "single" else 3,
+                accuracy_class="1",
+                manufacture_year=2025,
+                state="in_stock",
+            )
+        )
+        s.commit()
+        install_meter(
+            s,
+            principal=rd.world.principal("admin"),
+            clock=rd.world.clock,
+            subscription_id=sub_id,
+            data={"serial": serial, "installed_on": "1405/08/15", "initial_read": "5", "final_read": "12100"},
+        )
+        s.commit()

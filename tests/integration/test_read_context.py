@@ -12,13 +12,12 @@ from sqlalchemy import Engine, select, text
 from barq.auth.service import SYSTEM
 from barq.clock import FixedClock
 from barq.connections.models import Subscription
-from barq.metering.models import Meter, MeterRead, ReadingState
-from barq.metering.service import install_meter
+from barq.metering.models import MeterRead, ReadingState
 from barq.reading import pipeline
 from barq.reading.incoming import parse_file, rows_in
 from barq.reading.pipeline import CONTEXT_FIELDS, ContextAhead, import_reads, load_context, read_context
 from tests.factories import build_world
-from tests.reading_factories import Reading, build_reading
+from tests.reading_factories import Reading, build_reading, replace_meter
 
 
 @pytest.fixture
@@ -83,28 +82,8 @@ def _odd_world(rd: Reading) -> None:
         s.execute(text("DELETE FROM reading_state WHERE subscription_id = :s"), {"s": ids[3]})
         state = s.get_one(ReadingState, ids[4])
         state.last_value = state.last_on = state.h2_kwh = state.meter_id = None
-        s.add(
-            Meter(
-                serial="NEW0005",
-                kind="tou",
-                registers="active,peak,offpeak",
-                digits=6,
-                multiplier=30,
-                phase=3,
-                accuracy_class="1",
-                manufacture_year=2025,
-                state="in_stock",
-            )
-        )
         s.commit()
-        install_meter(
-            s,
-            principal=rd.world.principal("admin"),
-            clock=rd.world.clock,
-            subscription_id=ids[5],
-            data={"serial": "NEW0005", "installed_on": "1405/08/15", "initial_read": "5", "final_read": "12100"},
-        )
-        s.commit()
+    replace_meter(rd, ids[5], "NEW0005", kind="tou", multiplier=30)
 
 
 def test_context_equals_the_join(rd: Reading) -> None:

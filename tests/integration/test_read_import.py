@@ -14,12 +14,11 @@ from barq.auth.service import SYSTEM
 from barq.clock import FixedClock
 from barq.connections.models import Notice, Subscription
 from barq.errors import ValidationError
-from barq.metering.models import Meter, MeterRead, ReadingState
-from barq.metering.service import install_meter
+from barq.metering.models import MeterRead, ReadingState
 from barq.reading.incoming import parse_file
 from barq.reading.pipeline import ImportResult, import_reads
 from tests.factories import build_world
-from tests.reading_factories import Reading, build_reading
+from tests.reading_factories import Reading, build_reading, replace_meter
 
 HEADER = "subscription,read_at,code,active\n"
 
@@ -252,29 +251,7 @@ def test_reader_scope(rd: Reading) -> None:
 
 def test_meter_replaced_since_the_last_read(rd: Reading) -> None:
     sid, number = _sub(rd, 0)
-    with rd.world.session() as s:
-        s.add(
-            Meter(
-                serial="NEW0001",
-                kind="single",
-                registers="active",
-                digits=6,
-                multiplier=1,
-                phase=1,
-                accuracy_class="1",
-                manufacture_year=2025,
-                state="in_stock",
-            )
-        )
-        s.commit()
-        install_meter(
-            s,
-            principal=rd.world.principal("admin"),
-            clock=rd.world.clock,
-            subscription_id=sid,
-            data={"serial": "NEW0001", "installed_on": "1405/08/15", "initial_read": "5", "final_read": "12100"},
-        )
-        s.commit()
+    replace_meter(rd, sid, "NEW0001")
     _send(rd, f"{number},2026-11-21T10:00,read,105\n")
     (read,) = _reads(rd, sid)
     assert (read.status, read.kwh) == ("valid", 200)  # (12 100 − 12 000) on the old meter + (105 − 5) on the new
