@@ -169,7 +169,7 @@ def _table(session: Session, part: tuple[str, str, tuple[tuple[str, str, int], .
 
 def _align(part: tuple[str, str, tuple[tuple[str, str, int], ...]], got: list[I64], wanted: I64) -> dict[str, I64]:
     """The table's columns for each wanted key (its default where the table has no row for it; of two rows
-    with one key, the later)."""
+    with one key, the one read later)."""
     keys = got[0]
     order = np.argsort(keys, kind="stable")
     pos = np.searchsorted(keys[order], wanted, side="right") - 1
@@ -186,8 +186,8 @@ def read_context(session: Session, numbers: Sequence[str] | None) -> tuple[list[
     """The context of the subscriptions with these numbers (``None``: of every subscription), in no particular
     order: their numbers, and a column per field of ``CONTEXT_FIELDS`` after the number.
 
-    Each table is read alone and the rows are joined here by their keys: on PostgreSQL the four-way join of a
-    million subscriptions in SQL cost twice as much as reading the tables (docs/performance.md)."""
+    Each table is read alone and the rows are joined here by their keys: on PostgreSQL the four joins of one
+    query over a million subscriptions cost more than reading the tables (docs/performance.md)."""
     exprs = [e for _f, e in _SUBSCRIPTION]
     if numbers is None:
         chunks = [fetch_int_columns(session, exprs, "FROM subscription s", text_first=True)]
