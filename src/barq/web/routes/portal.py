@@ -45,7 +45,7 @@ from barq.payments.gateway import (
     start_portal_payment,
 )
 from barq.web.deps import DB
-from barq.web.routes.selfread import AttemptLimiter, ClientAndBillLimits, refuse_public_form
+from barq.web.routes.selfread import AttemptLimiter, ClientAndBillLimits, PublicForm, public_form
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger("barq.web.portal")
@@ -157,22 +157,15 @@ def _form(
     )
 
 
-async def _submitted(request: Request) -> tuple[dict[str, str], str, HTMLResponse | None]:
-    """The form's values, the cookie's token, and the page refusing the submission (None when it may go on:
-    see ``refuse_public_form``)."""
-    data = await request.form()
-    values = {k: v.strip()[:40] for k in FIELDS if isinstance(v := data.get(k, ""), str)}
-    token = request.cookies.get(CSRF_COOKIE, "")
-    refused = refuse_public_form(
+async def _submitted(request: Request) -> PublicForm:
+    return await public_form(
         request,
+        fields=FIELDS,
+        cookie=CSRF_COOKIE,
         form=_form,
-        values=values,
-        token=token,
-        given=data.get("csrf_token"),
         limits=portal_limits(request.app),
         stale_fa="فرم کهنه شده است؛ دوباره «ادامه» را بزنید",
     )
-    return values, token, refused
 
 
 @router.get(PATH, response_class=HTMLResponse)
@@ -185,9 +178,10 @@ def pay_form(request: Request) -> Response:
 
 @router.post(PATH, response_class=HTMLResponse)
 async def pay_check(request: Request, db: DB) -> Response:
-    values, token, refused = await _submitted(request)
-    if refused is not None:
-        return refused
+    submitted = await _submitted(request)
+    if submitted.refused is not None:
+        return submitted.refused
+    values, token = submitted.values, submitted.token
     try:
         gateway = portal_gateway(request.app)
     except UnknownGateway as exc:
@@ -201,9 +195,10 @@ async def pay_check(request: Request, db: DB) -> Response:
 
 @router.post(PATH + "/start", response_class=HTMLResponse)
 async def pay_start(request: Request, db: DB) -> Response:
-    values, token, refused = await _submitted(request)
-    if refused is not None:
-        return refused
+    submitted = await _submitted(request)
+    if submitted.refused is not None:
+        return submitted.refused
+    values, token = submitted.values, submitted.token
     try:
         gateway = portal_gateway(request.app)
     except UnknownGateway as exc:

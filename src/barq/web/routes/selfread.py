@@ -24,13 +24,13 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Final
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from barq.auth.service import csrf_matches
 from barq.calendar import fa_number
@@ -141,27 +141,40 @@ def retry_after(exc: TooManyAttempts) -> str:
     return digits or "60"
 
 
-def refuse_public_form(
+@dataclass(frozen=True)
+class PublicForm:
+    data: FormData
+    values: dict[str, str]  # the named fields, stripped and cut to 40 characters
+    token: str  # the cookie's
+    refused: HTMLResponse | None  # the page refusing the submission; None when it may go on
+
+
+async def public_form(
     request: Request,
     *,
+    fields: Sequence[str],
+    cookie: str,
     form: Callable[..., HTMLResponse],
-    values: dict[str, str],
-    token: str,
-    given: object,
     limits: ClientAndBillLimits,
     stale_fa: str,
-) -> HTMLResponse | None:
-    """A public page's refusal of a submission: a stale or forged form (the cookie's token does not match the
-    form's ``given`` one: 400 with a new token), or one attempt too many for this client or bill ID (429);
-    None when the form may go on. ``form`` renders the page's form."""
+) -> PublicForm:
+    """A public page's submission and its refusal: a stale or forged form (the cookie's token does not match
+    the form's: 400 with a new token), or one attempt too many for this client or bill ID (429). ``form``
+    renders the page's form; ``cookie`` names the page's token cookie."""
+    data = await request.form()
+    values = {k: v.strip()[:40] for k in fields if isinstance(v := data.get(k, ""), str)}
+    token = request.cookies.get(cookie, "")
+    given = data.get("csrf_token")
+    refused = None
     if not token or not csrf_matches(token, given if isinstance(given, str) else None):
-        return form(request, token=secrets.token_urlsafe(24), values=values, error=stale_fa, status=400)
-    try:
-        limits.check(client_address(request), values.get("bill_id", ""))
-    except TooManyAttempts as exc:
-        headers = {"Retry-After": retry_after(exc)}
-        return form(request, token=token, values=values, error=exc.message_fa, status=429, headers=headers)
-    return None
+        refused = form(request, token=secrets.token_urlsafe(24), values=values, error=stale_fa, status=400)
+    else:
+        try:
+            limits.check(client_address(request), values.get("bill_id", ""))
+        except TooManyAttempts as exc:
+            headers = {"Retry-After": retry_after(exc)}
+            refused = form(request, token=token, values=values, error=exc.message_fa, status=429, headers=headers)
+    return PublicForm(data, values, token, refused)
 
 
 def body_too_large(request: Request) -> bool:
@@ -236,19 +249,17 @@ async def self_read_submit(request: Request, db: DB) -> Response:
         limit = reading_config().photo_max_bytes
         message = f"عکس بزرگ‌تر از حد مجاز است (حداکثر {fa_number(limit // 1000)} کیلوبایت)"
         return _form(request, token=token or secrets.token_urlsafe(24), errors={"photo": message}, status=413)
-    data = await request.form()
-    values = {k: v.strip()[:40] for k in FORM_FIELDS if isinstance(v := data.get(k, ""), str)}
-    refused = refuse_public_form(
+    submitted = await public_form(
         request,
+        fields=FORM_FIELDS,
+        cookie=CSRF_COOKIE,
         form=_form,
-        values=values,
-        token=token,
-        given=data.get("csrf_token"),
         limits=self_read_limits(request.app),
         stale_fa="فرم کهنه شده است؛ عکس را دوباره برگزینید و بفرستید",
     )
-    if refused is not None:
-        return refused
+    if submitted.refused is not None:
+        return submitted.refused
+    data, values = submitted.data, submitted.values
     upload = data.get("photo")
     photo = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
     try:
