@@ -84,3 +84,35 @@ def test_integers_for_a_text_column_and_copy_control_characters(engine: Engine) 
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT trace, bill_id, payment_id, actor FROM payment ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("a", "1234567", "70", "b\\ank"), ("b\\n\tc\r\nd", "10", "5", "b\\ank")]
+
+
+def test_text_of_many_values_and_of_few(engine: Engine) -> None:
+    """SQLite sends a text column of few values as indexes into them (db._CHOICES), and one of more as padded
+    cells, trimmed; both come back as given, NULLs too."""
+    n = 40
+    many = [None if k % 7 == 3 else "t" * (1 + k % 5) + str(k) for k in range(n)]  # 35 values and NULL
+    few = [None if k % 3 == 0 else ("posted" if k % 2 else "x") for k in range(n)]
+    with make_sessionmaker(engine)() as s, s.begin():
+        insert_columns(
+            s,
+            "payment",
+            {
+                "channel": "mellat",
+                "trace": [f"tr{k}" for k in range(n)],
+                "bill_id": "1",
+                "payment_id": "2",
+                "amount": np.arange(n),
+                "paid_on": "2026-11-20",
+                "received_at": "2026-11-28 00:00:00" if engine.dialect.name == "sqlite" else datetime.now(UTC),
+                "actor": ["b"] * n,
+                "status": "posted",
+                "reason": many,
+                "note": few,
+                "to_credit": 0,
+            },
+            n,
+        )
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT reason, note FROM payment ORDER BY id")).all()
+    assert [r.reason for r in got] == many
+    assert [r.note for r in got] == few
