@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Any, Final, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -174,6 +174,13 @@ def parse_csv(text: str, *, tz: ZoneInfo) -> Incoming:
 
 
 def _parse_plain_csv(text: str, *, tz: ZoneInfo) -> Incoming:
+    first = text.split("\n", 1)[0].removesuffix("\r")
+    if text.isascii() and first.isprintable():
+        header = [h.strip() for h in first.split(",")]
+        _check_header(header)
+        fast = _clean_columns(text.encode(), header, tz=tz)
+        if fast is not None:
+            return fast
     lines = text.splitlines()
     if not lines:
         raise _refuse("پرونده خالی است", "empty file")
@@ -186,6 +193,157 @@ def _parse_plain_csv(text: str, *, tz: ZoneInfo) -> Incoming:
         raw = {name: fields[i::width] for i, name in enumerate(header)}
         return from_columns(raw, np.arange(2, len(body) + 2, dtype=np.int64), tz=tz, errors=[])
     return _from_rows(header, [(k, line.split(",")) for k, line in enumerate(body, start=2)], tz=tz)
+
+
+# a clean plain file, read from its bytes
+
+_PAD: Final = 64
+
+
+def _clean_columns(data: bytes, header: list[str], *, tz: ZoneInfo) -> Incoming | None:
+    """A plain ASCII CSV file whose every line has its fields and every field is clean, parsed from its bytes
+    at once: subscription numbers of digits, known codes in lower case, times ``YYYY-MM-DDTHH:MM[:SS]`` of
+    real dates, registers of at most nine digits. ``None`` for any other file, which the general path then
+    parses with a message for each bad row. Five times faster than splitting the text (docs/performance.md)."""
+    width = len(header)
+    body = data[data.index(b"\n") + 1 :] if b"\n" in data else b""
+    body = body.replace(b"\r\n", b"\n")
+    if not body:
+        return None
+    if not body.endswith(b"\n"):
+        body += b"\n"
+    buf = np.frombuffer(body + bytes(_PAD), dtype=np.uint8)
+    head = buf[: len(body)]
+    control = head < ord(" ")
+    if (control & (head != ord("\n"))).any():  # a tab, a lone CR, a NUL…
+        return None
+    seps = np.flatnonzero(control | (head == ord(",")))
+    if seps.shape[0] % width:
+        return None
+    ends = seps.reshape(-1, width)
+    kinds = buf[ends]
+    if not ((kinds[:, -1] == ord("\n")).all() and (kinds[:, :-1] == ord(",")).all()):
+        return None  # a line with more or fewer fields, or a blank line
+    starts = np.empty_like(ends)
+    starts.reshape(-1)[0] = 0
+    starts.reshape(-1)[1:] = seps[:-1] + 1
+    n = int(ends.shape[0])
+    cells = {name: _cells(buf, starts[:, k], ends[:, k]) for k, name in enumerate(header)}
+    if any(c is None for c in cells.values()):
+        return None
+    subs, codes, stamps = cells["subscription"], cells["code"], cells["read_at"]
+    assert subs is not None and codes is not None and stamps is not None
+    if subs.shape[1] > 18 or not _all_digits(subs):
+        return None
+    code_arr = _clean_codes(codes)
+    moments = _clean_times(stamps)
+    registers = {name: _clean_ints(c) if (c := cells.get(name)) is not None else _missing(n) for name in REGISTERS}
+    if code_arr is None or moments is None or any(v is None for v in registers.values()):
+        return None
+    errors: list[RowError] = []
+    bad = np.zeros(n, dtype=np.bool_)
+    lines = np.arange(2, n + 2, dtype=np.int64)
+    lat, lon = (
+        _degrees(_texts(c), name, limit, lines, bad, errors) if (c := cells.get(name)) is not None else _missing(n)
+        for name, limit in (("lat", 90), ("lon", 180))
+    )
+    read_at, read_on = _local_to_utc(moments, tz)
+    return _finish(
+        lines, _texts(subs), code_arr, read_at, read_on, cast(dict[str, I64], registers), (lat, lon), bad, errors
+    )
+
+
+def _missing(n: int) -> I64:
+    return np.full(n, MISSING, dtype=np.int64)
+
+
+def _cells(buf: NDArray[np.uint8], starts: I64, ends: I64) -> NDArray[np.uint8] | None:
+    """Each field's bytes, left-aligned in a row of the longest field's width, padded with 0: rows of a window
+    sliding over the bytes (taking whole rows of it costs a tenth of gathering byte by byte). ``buf`` ends
+    with ``_PAD`` zeros; None for a field longer than that."""
+    lengths = ends - starts
+    width = max(int(lengths.max(initial=0)), 1)
+    if width > _PAD:
+        return None
+    rows = np.lib.stride_tricks.sliding_window_view(buf, width)[starts]
+    return np.where(np.arange(width) < lengths[:, None], rows, np.uint8(0))
+
+
+def _all_digits(cells: NDArray[np.uint8]) -> bool:
+    """Every field is one or more ASCII digits."""
+    digit = (cells >= ord("0")) & (cells <= ord("9"))
+    return bool((digit | (cells == 0)).all() and digit[:, 0].all())
+
+
+def _texts(cells: NDArray[np.uint8]) -> list[str]:
+    texts: list[str] = cells.view(f"S{cells.shape[1]}").reshape(-1).astype(np.str_).tolist()
+    return texts
+
+
+def _clean_codes(cells: NDArray[np.uint8]) -> NDArray[np.str_] | None:
+    """Codes, each exactly one of the known ones (told apart by length and first letter, then compared whole);
+    None if any is not."""
+    known = {(len(c), c[0]): c for c in (*FILE_CODES, "self")}
+    lengths = (cells != 0).sum(axis=1)
+    key = lengths * 256 + cells[:, 0]
+    out = np.zeros(cells.shape[0], dtype=np.int64)
+    names: list[str] = []
+    for k in np.flatnonzero(np.bincount(key)).tolist():
+        code = known.get((k // 256, chr(k % 256)))
+        rows = np.flatnonzero(key == k)
+        if code is None or not (cells[rows, : len(code)] == np.frombuffer(code.encode(), dtype=np.uint8)).all():
+            return None
+        out[rows] = len(names)
+        names.append(code)
+    return np.array(names or [""], dtype=np.str_)[out]
+
+
+def _clean_ints(cells: NDArray[np.uint8]) -> I64 | None:
+    """Fields of at most nine digits as integers, an empty field as MISSING; None if any is another thing."""
+    if cells.shape[1] > 9:
+        return None
+    digit = (cells >= ord("0")) & (cells <= ord("9"))
+    if not (digit | (cells == 0)).all():
+        return None
+    values = np.zeros(cells.shape[0], dtype=np.int64)
+    for k in range(cells.shape[1]):  # left-aligned: each digit shifts what came before
+        d = cells[:, k]
+        more = d != 0
+        values = np.where(more, values * 10 + (d.astype(np.int64) - ord("0")), values)
+    values[cells[:, 0] == 0] = MISSING
+    return values
+
+
+def _clean_times(cells: NDArray[np.uint8]) -> NDArray[np.datetime64] | None:
+    """Local times ``YYYY-MM-DDTHH:MM[:SS]``, every one of one length and a real moment; None otherwise."""
+    width = cells.shape[1]
+    if width not in (16, 19) or cells.shape[0] == 0 or not (cells[:, -1] != 0).all():
+        return None
+    marks = {4: "-", 7: "-", 10: "T", 13: ":", **({16: ":"} if width == 19 else {})}
+    for k, mark in marks.items():
+        if not (cells[:, k] == ord(mark)).all():
+            return None
+    digits = [k for k in range(width) if k not in marks]
+    sub = cells[:, digits]
+    if not ((sub >= ord("0")) & (sub <= ord("9"))).all():
+        return None
+    def number(a: int, b: int) -> I64:
+        out = np.zeros(cells.shape[0], dtype=np.int64)
+        for k in range(a, b):
+            out = out * 10 + (cells[:, k] - ord("0"))
+        return out
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute = number(11, 13), number(14, 16)
+    second = number(17, 19) if width == 19 else np.zeros(cells.shape[0], dtype=np.int64)
+    if not ((month >= 1) & (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 60)).all():
+        return None
+    first = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    dates = first.astype("datetime64[D]") + (day - 1)
+    if not (dates.astype("datetime64[M]") == first).all():  # the 31st of a 30-day month, 29 February…
+        return None
+    moments: NDArray[np.datetime64] = dates.astype("datetime64[s]") + (hour * 3600 + minute * 60 + second)
+    return moments
 
 
 def _from_rows(header: list[str], numbered: list[tuple[int, list[str]]], *, tz: ZoneInfo) -> Incoming:
@@ -313,6 +471,26 @@ def _fixed_offsets(tz: ZoneInfo, days: Iterable[np.datetime64]) -> dict[np.datet
     return offsets
 
 
+def _local_to_utc(local: NDArray[np.datetime64], tz: ZoneInfo) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
+    """Naive local times (seconds) → (UTC instant, local date), with the zone's offset at noon of each date."""
+    local_day = local.astype("datetime64[D]")
+    if local_day.shape[0] == 0:
+        return local, local_day
+    day = local_day.astype(np.int64)
+    first = int(day.min())
+    if int(day.max()) - first < 100_000:  # the dates present, counted: no sort of a million of them
+        present = np.flatnonzero(np.bincount(day - first)) + first
+        offsets = _fixed_offsets(tz, present.astype("datetime64[D]"))
+        table = np.zeros(int(day.max()) - first + 1, dtype=np.int64)
+        table[present - first] = [offsets[d] for d in present.astype("datetime64[D]")]
+        shift = table[day - first]
+    else:
+        days, inverse = np.unique(local_day, return_inverse=True)
+        offsets = _fixed_offsets(tz, days)
+        shift = np.array([offsets[d] for d in days], dtype=np.int64)[inverse.reshape(-1)]
+    return local - shift.astype("timedelta64[s]"), local_day
+
+
 def _times(
     values: list[str], lines: I64, tz: ZoneInfo, bad: NDArray[np.bool_], errors: list[RowError]
 ) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
@@ -328,12 +506,7 @@ def _times(
         local = np.array(values, dtype="datetime64[s]")
         if np.isnat(local).any():
             raise ValueError
-        local_day = local.astype("datetime64[D]")
-        days, inverse = np.unique(local_day, return_inverse=True)
-        offsets = _fixed_offsets(tz, days)
-        shift = np.array([offsets[d] for d in days], dtype=np.int64)[inverse.reshape(n)]
-        utc = local - shift.astype("timedelta64[s]")
-        return utc, local_day
+        return _local_to_utc(local, tz)
     except ValueError:
         pass
     for i, raw in enumerate(values):
@@ -399,11 +572,10 @@ def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors:
     subs = sub_arr.tolist()
     _flag(~np.char.isdigit(sub_arr), bad, errors, lines, subs, "subscription", "شماره اشتراک خالی یا نادرست است")
     code_arr = np.char.lower(np.char.strip(np.array(raw["code"], dtype=np.str_))) if n else np.zeros(0, dtype="<U1")
-    codes = code_arr.tolist()
     for i in np.flatnonzero(~np.isin(code_arr, [*FILE_CODES, "self"]) & ~bad).tolist():
         errors.append(
             RowError(
-                int(lines[i]), "code", f"کد قرائت «{codes[i]}» شناخته نیست؛ یکی از: {'، '.join(FILE_CODES)}", subs[i]
+                int(lines[i]), "code", f"کد قرائت «{code_arr[i]}» شناخته نیست؛ یکی از: {'، '.join(FILE_CODES)}", subs[i]
             )
         )
         bad[i] = True
@@ -411,6 +583,23 @@ def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors:
     registers = {name: _ints(raw.get(name) or [""] * n, name, lines, bad, errors) for name in REGISTERS}
     lat = _degrees(raw.get("lat") or [""] * n, "lat", 90, lines, bad, errors)
     lon = _degrees(raw.get("lon") or [""] * n, "lon", 180, lines, bad, errors)
+    return _finish(lines, subs, code_arr, read_at, read_on, registers, (lat, lon), bad, errors)
+
+
+def _finish(
+    lines: I64,
+    subs: list[str],
+    code_arr: NDArray[np.str_],
+    read_at: NDArray[np.datetime64],
+    read_on: NDArray[np.datetime64],
+    registers: dict[str, I64],
+    position: tuple[I64, I64],
+    bad: NDArray[np.bool_],
+    errors: list[RowError],
+) -> Incoming:
+    """The rules between a row's columns, then the accepted rows."""
+    n = int(lines.shape[0])
+    lat, lon = position
     active = registers["active"]
     _flag(
         np.isin(code_arr, list(NEEDS_VALUE)) & (active == MISSING),
@@ -444,7 +633,7 @@ def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors:
         subscription=subs,
         read_at=read_at,
         read_on=read_on,
-        code=codes,
+        code=code_arr.tolist(),
         registers=registers,
         lat_e6=lat,
         lon_e6=lon,

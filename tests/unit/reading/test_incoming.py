@@ -5,8 +5,9 @@ from __future__ import annotations
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pytest
 
-from barq.reading.incoming import MISSING, parse_file
+from barq.reading.incoming import MISSING, Incoming, _clean_columns, parse_file
 
 TZ = ZoneInfo("Asia/Tehran")
 PLAIN = (
@@ -50,3 +51,67 @@ def test_bad_values_fall_back_row_by_row() -> None:
     assert by_line == {2: "active", 3: "active", 4: "lat"}
     assert inc.registers["active"].tolist() == [88]
     assert np.array_equal(inc.lon_e6, [48_200_000])
+
+
+def _same(a: Incoming, b: Incoming) -> None:
+    assert a.line.tolist() == b.line.tolist()
+    assert a.subscription == b.subscription and a.code == b.code
+    assert np.array_equal(a.read_at, b.read_at) and np.array_equal(a.read_on, b.read_on)
+    assert {k: v.tolist() for k, v in a.registers.items()} == {k: v.tolist() for k, v in b.registers.items()}
+    assert a.lat_e6.tolist() == b.lat_e6.tolist() and a.lon_e6.tolist() == b.lon_e6.tolist()
+    assert a.errors == b.errors
+
+
+def _quoted(text: str) -> Incoming:
+    """The same file through the csv module (a quoted header name sends it there)."""
+    return parse_file(text.replace("subscription", '"subscription"', 1).encode(), tz=TZ)
+
+
+def _clean_file(seconds: bool, rows: int = 300) -> str:
+    rng = np.random.default_rng(7)
+    out = ["subscription,read_at,code,active,peak,offpeak,lat,lon"]
+    for k in range(rows):
+        code = ["read", "door_closed", "broken", "missing", "tamper", "replaced", "hazard"][k % 7]
+        value = str(rng.integers(0, 10 ** rng.integers(1, 10))) if code in ("read", "broken", "tamper") else ""
+        tou = [str(rng.integers(0, 99999)), str(rng.integers(0, 9))] if value and k % 3 == 0 else ["", ""]
+        where = [f"{30 + k % 7}.{k:06d}", f"4{k % 9}.5"] if k % 4 == 0 else ["", ""]
+        day = f"2026-{1 + k % 12:02d}-{1 + k % 28:02d}"  # both sides of the zone's summer time
+        at = f"{day}T{k % 24:02d}:{k % 60:02d}" + (f":{(7 * k) % 60:02d}" if seconds else "")
+        out.append(",".join([str(11 * 10**12 + k * 7919), at, code, value, *tou, *where]))
+    return "\n".join(out) + "\n"
+
+
+@pytest.mark.parametrize("seconds", [True, False])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_clean_file_is_read_from_its_bytes_as_the_general_path_reads_it(seconds: bool, newline: str) -> None:
+    text = _clean_file(seconds).replace("\n", newline)
+    header = text.split(newline, 1)[0].split(",")
+    fast = _clean_columns(text.encode(), header, tz=TZ)
+    assert fast is not None and len(fast) == 300
+    assert sum(e.field == "active" for e in fast.errors) == 0
+    _same(fast, _quoted(text))
+    _same(parse_file(text.encode(), tz=TZ), fast)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (",read,", ",READ,"),  # codes are lowered by the general path
+        (",read,", ",reed,"),  # an unknown code: that row's error
+        ("T00:00", " 00:00"),  # another way of writing a time
+        ("2026-01-01T", "2026-02-30T"),  # not a date
+        ("2026-01-01T00:00", "2026-01-01"),  # a date alone
+        ("11000000000000,", "11000000000000 ,"),  # a space
+        ("11000000000000,", ","),  # no subscription
+        ("\n11000000007919,", "\n\n11000000007919,"),  # a blank line
+        (",door_closed,,", ",door_closed,1234567890,"),  # ten digits
+        (",door_closed,,", ",door_closed,-5,"),  # negative
+    ],
+)
+def test_a_file_not_clean_is_left_to_the_general_path(old: str, new: str) -> None:
+    text = _clean_file(seconds=False)
+    assert old in text
+    text = text.replace(old, new, 1)
+    header = text.split("\n", 1)[0].split(",")
+    assert _clean_columns(text.encode(), header, tz=TZ) is None
+    _same(parse_file(text.encode(), tz=TZ), _quoted(text))
