@@ -182,9 +182,12 @@ def _align(part: tuple[str, str, tuple[tuple[str, str, int], ...]], got: list[I6
     }
 
 
-def read_context(session: Session, numbers: Sequence[str] | None) -> tuple[list[str], dict[str, I64]]:
+def read_context(
+    session: Session, numbers: Sequence[str] | None, states: Future[list[I64]] | None = None
+) -> tuple[list[str], dict[str, I64]]:
     """The context of the subscriptions with these numbers (``None``: of every subscription), in no particular
-    order: their numbers, and a column per field of ``CONTEXT_FIELDS`` after the number.
+    order: their numbers, and a column per field of ``CONTEXT_FIELDS`` after the number. ``states``: every
+    reading state, being read on another connection (``ContextAhead``).
 
     Each table is read alone and the rows are joined here by their keys: on PostgreSQL the four joins of one
     query over a million subscriptions cost more than reading the tables (docs/performance.md)."""
@@ -209,7 +212,8 @@ def read_context(session: Session, numbers: Sequence[str] | None) -> tuple[list[
     cols.update(_align(_INSTALLATION, _table(session, _INSTALLATION, ids), cols["sub_id"]))
     meter_ids = None if numbers is None else cols["meter_id"][cols["meter_id"] >= 0]
     cols.update(_align(_METER, _table(session, _METER, meter_ids), cols["meter_id"]))
-    cols.update(_align(_STATE, _table(session, _STATE, ids), cols["sub_id"]))
+    state_rows = states.result() if states is not None else _table(session, _STATE, ids)
+    cols.update(_align(_STATE, state_rows, cols["sub_id"]))
     return known, cols
 
 
@@ -255,14 +259,20 @@ def _number_keys(*columns: Sequence[str]) -> list[NDArray[Any]]:
     return [np.array(c, dtype=np.str_) if len(c) else np.zeros(0, dtype="<U14") for c in columns]
 
 
-def _all_context(engine: Engine) -> tuple[list[str], dict[str, I64]]:
-    """Every subscription's context, on a connection of its own."""
+def _every_state(engine: Engine) -> list[I64]:
     with Session(engine) as s:
-        return read_context(s, None)
+        return _table(s, _STATE, None)
+
+
+def _all_context(engine: Engine, states: Future[list[I64]]) -> tuple[list[str], dict[str, I64]]:
+    """Every subscription's context, on a connection of its own; the reading states come from another."""
+    with Session(engine) as s:
+        return read_context(s, None, states)
 
 
 class ContextAhead:
-    """Every subscription's context read on a second connection while the caller parses a large file, for
+    """Every subscription's context read on two more connections (the reading states on one, the other tables
+    on the other) while the caller parses a large file, for
     ``import_reads(ahead=…)``: above ``_FULL_LOAD`` rows the lookup reads every subscription, whatever the file
     holds, so the read need not wait for the parse (docs/performance.md).
 
@@ -276,8 +286,10 @@ class ContextAhead:
         self._future: Future[tuple[list[str], dict[str, I64]]] | None = None
         if expected_rows > _FULL_LOAD:
             _lock(session)
-            self._pool = ThreadPoolExecutor(max_workers=1)
-            self._future = self._pool.submit(_all_context, session.get_bind().engine)
+            engine = session.get_bind().engine
+            self._pool = ThreadPoolExecutor(max_workers=2)
+            states = self._pool.submit(_every_state, engine)
+            self._future = self._pool.submit(_all_context, engine, states)
 
     def __enter__(self) -> ContextAhead:
         return self
