@@ -219,7 +219,7 @@ def insert_columns(session: Session, table: str, columns: Mapping[str, Any], n: 
     if session.get_bind().dialect.name == "sqlite":
         _insert_sqlite(session, table, columns, n)
     else:
-        _copy_text(session, table, columns, n)
+        _copy(session, table, columns, n)
 
 
 def _is_column(value: Any) -> bool:
@@ -269,6 +269,8 @@ def _encode(value: Any, n: int, *, copy: bool = False) -> _Encoded:
         enc = _encode(value.values, n)
         mask = np.asarray(value.null, dtype=bool)
         return _Encoded(enc.cells, mask if mask.any() else None, None, False)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+        return _encode(_moment_texts(value, copy=copy), n, copy=copy)
     if isinstance(value, np.ndarray):
         return _Encoded(_int_cells(value.astype(np.int64)), None, None, False)
     if isinstance(value, list):
@@ -289,21 +291,43 @@ def _encode(value: Any, n: int, *, copy: bool = False) -> _Encoded:
     return _Encoded(None, None, value, isinstance(value, str))
 
 
+def _moment_texts(values: Any, *, copy: bool) -> list[str | None]:
+    """Dates (``datetime64[D]``) as ISO dates; moments (UTC) as SQLite's stored form or with PostgreSQL's
+    offset; NaT as None."""
+    import numpy as np
+
+    if values.dtype == np.dtype("datetime64[D]"):
+        texts = np.datetime_as_string(values, unit="D").astype(object)
+    else:
+        texts = np.char.replace(np.datetime_as_string(values, unit="us"), "T", " ").astype(object)
+        texts = texts + ("+00" if copy else "")
+    texts[np.isnat(values)] = None
+    out: list[str | None] = texts.tolist()
+    return out
+
+
 def _text_cells(values: list[str]) -> Any:
-    """Strings as rows of UTF-8 bytes padded with 0: the joined text is encoded once and its bytes scattered
-    into the matrix (converting a million strings one by one costs ten times more)."""
+    return _utf8_cells(values)[0]
+
+
+def _utf8_cells(values: list[str]) -> tuple[Any, Any]:
+    """Strings as rows of UTF-8 bytes padded with 0, and each one's length in bytes: the joined text is
+    encoded once and its bytes scattered into the matrix (converting a million strings one by one costs ten
+    times more)."""
     import numpy as np
 
     n = len(values)
     data = np.frombuffer("\n".join(values).encode(), dtype=np.uint8)
     breaks = np.flatnonzero(data == ord("\n"))
     if len(breaks) != n - 1:  # a value holds a line break: one by one
-        raw = np.array([v.encode() for v in values], dtype=bytes)
-        return raw.view(np.uint8).reshape(n, raw.dtype.itemsize).copy()
+        encoded = [v.encode() for v in values]
+        raw = np.array(encoded, dtype=bytes)
+        lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=n)
+        return raw.view(np.uint8).reshape(n, raw.dtype.itemsize).copy(), lengths
     lengths = np.diff(np.concatenate([[-1], breaks, [len(data)]])) - 1
     cells = np.zeros((n, max(int(lengths.max()), 1)), dtype=np.uint8)
     cells[np.arange(cells.shape[1]) < lengths[:, None]] = np.delete(data, breaks)
-    return cells
+    return cells, lengths
 
 
 def _int_cells(a: Any) -> Any:
@@ -400,6 +424,117 @@ def _scalar_text(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"t" if value else b"f"
     return str(value).translate(_COPY_ESCAPES).encode()
+
+
+_PG_INTS = {"int2": ">i2", "int4": ">i4", "int8": ">i8"}
+_PG_TEXTS = frozenset({"text", "varchar", "bpchar"})
+_PG_EPOCH_DAYS = 10_957  # 2000-01-01, PostgreSQL's epoch, in days since 1970
+_PG_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # flags and header extension: none
+
+
+def _column_types(session: Session, table: str) -> dict[str, str]:
+    from sqlalchemy import text
+
+    rows = session.execute(
+        text(
+            "SELECT a.attname, t.typname FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "WHERE a.attrelid = CAST(:t AS regclass) AND a.attnum > 0 AND NOT a.attisdropped"
+        ),
+        {"t": table},
+    )
+    return {str(name): str(typ) for name, typ in rows}
+
+
+def _binary_ready(value: Any, typ: str) -> bool:
+    """Whether ``_binary_field`` encodes this column; the rest go as COPY text."""
+    import numpy as np
+
+    if value is None:
+        return True
+    if isinstance(value, Nullable):
+        return _binary_ready(value.values, typ)
+    if typ in _PG_INTS or typ == "bool":
+        kinds = "iub"
+        return (isinstance(value, np.ndarray) and value.dtype.kind in kinds) or isinstance(value, int)
+    if typ in _PG_TEXTS:
+        return isinstance(value, list | str)
+    if typ == "date":
+        return isinstance(value, np.ndarray) and value.dtype == np.dtype("datetime64[D]")
+    if typ == "timestamptz":
+        return isinstance(value, np.ndarray) and value.dtype.kind == "M"
+    return False
+
+
+def _binary_field(name: str, value: Any, typ: str, n: int) -> tuple[Any, Any]:
+    """A column as PostgreSQL's binary values: (n, width) bytes and each row's length (-1: NULL)."""
+    import numpy as np
+
+    if value is None:
+        return np.zeros((n, 0), dtype=np.uint8), np.full(n, -1, dtype=np.int64)
+    if isinstance(value, Nullable):
+        cells, lengths = _binary_field(name, value.values, typ, n)
+        return cells, np.where(np.asarray(value.null, dtype=bool), -1, lengths)
+    if typ in _PG_TEXTS:
+        texts = [value] * n if isinstance(value, str) else value
+        null = np.fromiter((v is None for v in texts), dtype=bool, count=n) if None in texts else None
+        cells, lengths = _utf8_cells(["" if v is None else v for v in texts])
+        return cells, lengths if null is None else np.where(null, -1, lengths)
+    null = None
+    if typ == "date" or typ == "timestamptz":
+        null = np.isnat(value)
+        numbers = (
+            value.astype(np.int64) - _PG_EPOCH_DAYS
+            if typ == "date"
+            else value.astype("datetime64[us]").astype(np.int64) - _PG_EPOCH_DAYS * 86_400_000_000
+        )
+        kind = ">i4" if typ == "date" else ">i8"
+    else:
+        numbers = np.broadcast_to(np.asarray(value), (n,))
+        kind = ">i1" if typ == "bool" else _PG_INTS[typ]
+        if typ == "bool":
+            numbers = numbers != 0
+        limits = np.iinfo(np.dtype(kind))
+        if numbers.shape[0] and (int(numbers.min()) < limits.min or int(numbers.max()) > limits.max):
+            raise ValueError(f"insert_columns: a value of {name} does not fit its column ({typ})")
+    cells = np.ascontiguousarray(numbers.astype(kind)).view(np.uint8).reshape(n, -1)
+    lengths = np.full(n, cells.shape[1], dtype=np.int64)
+    return cells, lengths if null is None else np.where(null, -1, lengths)
+
+
+def _binary_block(fields: list[tuple[Any, Any]], n: int) -> bytes:
+    """Rows in COPY's binary form: a field count, then each field's length and bytes."""
+    import numpy as np
+
+    parts = [np.broadcast_to(np.frombuffer(len(fields).to_bytes(2, "big"), dtype=np.uint8), (n, 2))]
+    keep = [np.ones((n, 2), dtype=bool)]
+    for cells, lengths in fields:
+        parts.append(lengths.astype(">i4").view(np.uint8).reshape(n, 4))
+        keep.append(np.ones((n, 4), dtype=bool))
+        parts.append(cells)
+        keep.append(np.arange(cells.shape[1]) < lengths[:, None])
+    return bytes(np.concatenate(parts, axis=1)[np.concatenate(keep, axis=1)].tobytes())
+
+
+def _copy(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
+    """PostgreSQL: COPY binary when every column is of a kind ``_binary_field`` encodes (the server reads a
+    million reads 1.5 s sooner than as text, and numpy builds them in less), else COPY text."""
+    from psycopg.copy import QueuedLibpqWriter
+
+    types = _column_types(session, table)
+    if not all(_binary_ready(value, types.get(name, "")) for name, value in columns.items()):
+        _copy_text(session, table, columns, n)
+        return
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with raw_connection(session).cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(_PG_SIGNATURE)
+        for start in range(0, n, _COPY_BLOCK):
+            stop = min(n, start + _COPY_BLOCK)
+            fields = [
+                _binary_field(name, _rows(value, start, stop), types[name], stop - start)
+                for name, value in columns.items()
+            ]
+            copy.write(_binary_block(fields, stop - start))
+        copy.write(b"\xff\xff")
 
 
 def _copy_text(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, text
 
 from barq import db
 from barq.db import Nullable, insert_columns, make_sessionmaker
+from barq.metering.models import MeterRead
 from barq.payments.models import Payment
 
 
@@ -116,3 +117,74 @@ def test_text_of_many_values_and_of_few(engine: Engine) -> None:
         got = conn.execute(text("SELECT reason, note FROM payment ORDER BY id")).all()
     assert [r.reason for r in got] == many
     assert [r.note for r in got] == few
+
+
+def test_dates_moments_and_booleans_from_numpy(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """numpy dates and moments (NaT is NULL) and booleans: text on SQLite, COPY's binary form on PostgreSQL
+    (the text form is not used there: it raises here)."""
+
+    def no_text(*_args: object) -> None:
+        raise AssertionError("COPY text used")
+
+    monkeypatch.setattr(db, "_copy_text", no_text)
+    monkeypatch.setattr(db, "_COPY_BLOCK", 3)
+    days = np.array(["2026-11-20", "NaT", "2026-12-01", "1999-12-31"], dtype="datetime64[D]")
+    moments = np.array(
+        ["2026-11-20T05:30:00", "NaT", "2026-12-01T23:59:59", "1999-12-31T23:59:59"], dtype="datetime64[s]"
+    )
+    with make_sessionmaker(engine)() as s, s.begin():
+        insert_columns(
+            s,
+            "meter_read",
+            {
+                "subscription_id": np.array([1, 2, 3, 4]),
+                "read_on": np.array(["2026-11-21", "2026-11-22", "2026-12-02", "2000-01-01"], dtype="datetime64[D]"),
+                "prev_read_on": days,
+                "code": ["read", "door_closed", "read", "بسته"],
+                "source": "handheld",
+                "active": Nullable(np.array([5, 0, 2**40, 7]), np.array([False, True, False, False])),
+                "maximeter_kw": np.array([1, -2, 0, 2**31 - 1]),
+                "estimated": np.array([True, False, True, False]),
+                "status": "valid",
+                "reason": [None, "x", None, "ok"],
+                "read_at": moments,
+                "batch_id": None,
+            },
+            4,
+        )
+    with make_sessionmaker(engine)() as s:
+        rows = s.scalars(select(MeterRead).order_by(MeterRead.id)).all()
+    assert [r.read_on for r in rows] == [date(2026, 11, 21), date(2026, 11, 22), date(2026, 12, 2), date(2000, 1, 1)]
+    assert [r.prev_read_on for r in rows] == [date(2026, 11, 20), None, date(2026, 12, 1), date(1999, 12, 31)]
+    assert [r.code for r in rows] == ["read", "door_closed", "read", "بسته"]
+    assert [r.active for r in rows] == [5, None, 2**40, 7]
+    assert [r.maximeter_kw for r in rows] == [1, -2, 0, 2**31 - 1]
+    assert [r.estimated for r in rows] == [True, False, True, False]
+    assert [r.reason for r in rows] == [None, "x", None, "ok"]
+    assert [r.read_at for r in rows] == [
+        datetime(2026, 11, 20, 5, 30, tzinfo=UTC),
+        None,
+        datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ]
+    assert {r.source for r in rows} == {"handheld"} and {r.batch_id for r in rows} == {None}
+
+
+def test_a_number_too_large_for_its_column_is_refused(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite keeps any integer")
+    with make_sessionmaker(engine)() as s, pytest.raises(ValueError, match="maximeter_kw"):
+        insert_columns(
+            s,
+            "meter_read",
+            {
+                "subscription_id": 1,
+                "read_on": np.array(["2026-11-21"], dtype="datetime64[D]"),
+                "code": ["read"],
+                "source": "handheld",
+                "maximeter_kw": np.array([2**31]),
+                "estimated": False,
+                "status": "valid",
+            },
+            1,
+        )

@@ -561,13 +561,9 @@ def evaluate(
 # ------------------------------------------------------------------------------------------ writing
 
 
-def iso_days(days: I64) -> list[str | None]:
-    """Epoch days as ISO dates (None for negatives), formatting each distinct day once."""
-    if days.shape[0] == 0:
-        return []
-    unique, inverse = np.unique(days, return_inverse=True)
-    text_of = np.array([None if d < 0 else str(np.datetime64(int(d), "D")) for d in unique.tolist()], dtype=object)
-    return text_of[inverse.reshape(-1)].tolist()  # type: ignore[no-any-return]
+def day_column(days: I64) -> NDArray[np.datetime64]:
+    """Epoch days as dates for ``insert_columns``; a negative day is NULL (NaT)."""
+    return np.where(days < 0, np.datetime64("NaT", "D"), days.astype("datetime64[D]"))
 
 
 def add_states(session: Session, ctx: Context) -> None:
@@ -644,16 +640,6 @@ WHERE {reads} AND NOT ({actual}) AND {t}.subscription_id = m.subscription_id
         session.execute(text("RESET enable_nestloop"))
         session.execute(text("RESET enable_mergejoin"))
         session.execute(text("RESET work_mem"))
-
-
-def _timestamps(values: NDArray[np.datetime64], sqlite: bool) -> list[str | None]:
-    if values.shape[0] == 0:
-        return []
-    text_values = np.datetime_as_string(values.astype("datetime64[s]"), unit="s")
-    suffix = ".000000" if sqlite else "+00"
-    out = np.char.add(np.char.replace(text_values, "T", " "), suffix).astype(object)
-    out[np.isnat(values)] = None
-    return out.tolist()  # type: ignore[no-any-return]
 
 
 # ------------------------------------------------------------------------------------------ import
@@ -854,7 +840,6 @@ def import_reads(
         config=cfg,
     )
     step("store", 2, 4)
-    sqlite = session.get_bind().dialect.name == "sqlite"
     if reader_id is not None:
         reader = np.full(idx.shape[0], reader_id, dtype=np.int64)
     elif principal.user_id and not principal.can(P.READING_MANAGE):
@@ -868,11 +853,11 @@ def import_reads(
     columns: dict[str, Any] = {
         "subscription_id": kctx["sub_id"],
         "meter_id": kctx["meter_id"],
-        "read_on": iso_days(read_on[idx]),
+        "read_on": day_column(read_on[idx]),
         "code": kcodes,
         "source": source,
         **{k: Nullable(regs[k], regs[k] < 0) for k in ("active", "peak", "offpeak", "maximeter_kw", "reactive")},
-        "prev_read_on": iso_days(ev.prev_read_on),
+        "prev_read_on": day_column(ev.prev_read_on),
         "kwh": Nullable(ev.kwh, ev.kwh < 0),
         "peak_kwh": Nullable(ev.peak_kwh, ev.peak_kwh < 0),
         "offpeak_kwh": Nullable(ev.offpeak_kwh, ev.offpeak_kwh < 0),
@@ -880,9 +865,9 @@ def import_reads(
         "status": ev.status.tolist(),
         "reason": ev.reason,
         "actual_kwh": Nullable(ev.actual_kwh, ~ev.actual),
-        "prev_actual_on": iso_days(ev.prev_actual_on),
+        "prev_actual_on": day_column(ev.prev_actual_on),
         "reader_id": Nullable(reader, reader < 1),
-        "read_at": _timestamps(incoming.read_at[idx], sqlite),
+        "read_at": incoming.read_at[idx],
         "lat_e6": Nullable(lat, lat == MISSING),
         "lon_e6": Nullable(lon, lon == MISSING),
         "photo_id": Nullable(photo, photo < 1),
