@@ -257,8 +257,10 @@ def expected_daily(
     # 1. the last ``reads`` recent actual reads: sort by (target, read date) and rank from each group's end
     recent = (read_day > base - r.recent_days) & (read_day <= base)
     t1, d1, k1, rd1 = target[recent], days[recent], kwh[recent], read_day[recent]
-    srt = np.lexsort((rd1, t1))
-    t1, d1, k1 = t1[srt], d1[srt], k1[srt]
+    step, later = np.diff(t1), np.diff(rd1)
+    if not ((step > 0) | ((step == 0) & (later >= 0))).all():  # a history given in this order is not sorted
+        srt = np.lexsort((rd1, t1))
+        t1, d1, k1 = t1[srt], d1[srt], k1[srt]
     group_end = np.searchsorted(t1, t1, side="right")
     last = (group_end - np.arange(t1.shape[0])) <= r.reads
     hist_kwh, hist_days = _group_sums(t1, last, k1, d1, n)

@@ -304,8 +304,8 @@ class ContextAhead:
 
 def load_context(session: Session, numbers: Sequence[str], ahead: ContextAhead | None = None) -> Context:
     """Context for each subscription number (aligned with ``numbers``); ``found`` false for unknown ones.
-    Above ``_FULL_LOAD`` distinct numbers every subscription is read (one scan a table beats searching)."""
-    if len(set(numbers)) > _FULL_LOAD:
+    Above ``_FULL_LOAD`` numbers every subscription is read (one scan a table beats searching)."""
+    if len(numbers) > _FULL_LOAD:
         read = (ahead.everything() if ahead is not None else None) or read_context(session, None)
     else:
         read = read_context(session, numbers)
@@ -352,17 +352,16 @@ class Evaluated:
 
 
 def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
-    parts = []
-    for j in (1, 2, 3):
-        k, d, on = ctx[f"h{j}_kwh"][idx], ctx[f"h{j}_days"][idx], ctx[f"h{j}_on"][idx]
-        ok = (k >= 0) & (d > 0) & (on >= 0)
-        parts.append((np.flatnonzero(ok), on[ok] - d[ok], on[ok], k[ok]))
-    target = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    """The kept actual periods (h3, h2, h1) of the rows ``idx``, row by row and oldest first: the order
+    ``estimates.expected_daily`` would sort them into."""
+    k, d, on = (np.stack([ctx[f"h{j}_{c}"][idx] for j in (3, 2, 1)], axis=1) for c in ("kwh", "days", "on"))
+    ok = (k >= 0) & (d > 0) & (on >= 0)
+    target = np.broadcast_to(np.arange(idx.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
     return estimates.HistoryColumns(
         subscription_id=target,
-        prev_date=np.concatenate([p[1] for p in parts]).astype("datetime64[D]"),
-        read_date=np.concatenate([p[2] for p in parts]).astype("datetime64[D]"),
-        kwh=np.concatenate([p[3] for p in parts]).astype(np.int64),
+        prev_date=(on[ok] - d[ok]).astype("datetime64[D]"),
+        read_date=on[ok].astype("datetime64[D]"),
+        kwh=k[ok].astype(np.int64),
         estimated=np.zeros(target.shape[0], dtype=np.bool_),
     )
 
