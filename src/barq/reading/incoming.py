@@ -327,6 +327,7 @@ def _clean_times(cells: NDArray[np.uint8]) -> NDArray[np.datetime64] | None:
     sub = cells[:, digits]
     if not ((sub >= ord("0")) & (sub <= ord("9"))).all():
         return None
+
     def number(a: int, b: int) -> I64:
         out = np.zeros(cells.shape[0], dtype=np.int64)
         for k in range(a, b):
