@@ -475,20 +475,9 @@ def _fixed_offsets(tz: ZoneInfo, days: Iterable[np.datetime64]) -> dict[np.datet
 def _local_to_utc(local: NDArray[np.datetime64], tz: ZoneInfo) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
     """Naive local times (seconds) → (UTC instant, local date), with the zone's offset at noon of each date."""
     local_day = local.astype("datetime64[D]")
-    if local_day.shape[0] == 0:
-        return local, local_day
-    day = local_day.astype(np.int64)
-    first = int(day.min())
-    if int(day.max()) - first < 100_000:  # the dates present, counted: no sort of a million of them
-        present = np.flatnonzero(np.bincount(day - first)) + first
-        offsets = _fixed_offsets(tz, present.astype("datetime64[D]"))
-        table = np.zeros(int(day.max()) - first + 1, dtype=np.int64)
-        table[present - first] = [offsets[d] for d in present.astype("datetime64[D]")]
-        shift = table[day - first]
-    else:
-        days, inverse = np.unique(local_day, return_inverse=True)
-        offsets = _fixed_offsets(tz, days)
-        shift = np.array([offsets[d] for d in days], dtype=np.int64)[inverse.reshape(-1)]
+    days, inverse = np.unique(local_day, return_inverse=True)
+    offsets = _fixed_offsets(tz, days)
+    shift = np.array([offsets[d] for d in days], dtype=np.int64)[inverse.reshape(-1)]
     return local - shift.astype("timedelta64[s]"), local_day
 
 
