@@ -202,14 +202,15 @@ _COPY_BLOCK = 1 << 18
 
 def insert_columns(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
     """Insert ``n`` rows given column by column, inside the session's transaction, in row order (ids rise with
-    it). A column is a scalar (every row the same), a numpy integer or boolean array, a :class:`Nullable`, or
-    a list of ``str | None`` (SQLite does not keep trailing spaces). Integers given for a text column are stored as
-    their decimal text.
+    it). A column is a scalar (every row the same), a numpy integer or boolean array, a numpy date
+    (``datetime64[D]``) or moment array (UTC; NaT is NULL), a :class:`Nullable`, or a list of ``str | None``
+    (SQLite does not keep trailing spaces). Integers given for a text column are stored as their decimal text.
 
-    No row passes through the driver: each column is encoded by numpy into fixed-width ASCII. On SQLite every
+    No row passes through the driver: each column is encoded by numpy into a byte matrix. On SQLite every
     column is one blob parameter that a single ``INSERT … SELECT`` over a counter cuts with ``substr``; on
-    PostgreSQL the columns are laid side by side into ``COPY`` text. What it saves is the rows Python no
-    longer builds and the driver no longer binds: most for rows with strings (decision 0008)."""
+    PostgreSQL the columns are laid side by side into ``COPY``'s binary form, or its text form when a column
+    is of a kind the binary form does not take here. What it saves is the rows Python no longer builds and
+    the driver no longer binds: most for rows with strings (decision 0008)."""
     if n == 0:
         return
     for value in columns.values():

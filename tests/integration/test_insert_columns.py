@@ -37,6 +37,7 @@ def test_columns_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
                 "subscription_id": Nullable(np.array([5, 0, 7, -3, 0]), np.array([False, True, False, False, True])),
                 "bill_ref": Nullable(np.array([0, 0, 0, 0, 0]), np.zeros(n, dtype=bool)),
                 "to_credit": np.array([-1_500, 0, 3, -9_223_372_036_854_775_807, 10]),
+                "resolved_at": np.array(["NaT", "2026-11-28T10:00:01", "NaT", "NaT", "1970-01-01"], "datetime64[s]"),
             },
             n,
         )
@@ -53,6 +54,13 @@ def test_columns_round_trip(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> 
     assert [r.subscription_id for r in rows] == [5, None, 7, -3, None]
     assert [r.bill_ref for r in rows] == [0, 0, 0, 0, 0]
     assert [r.to_credit for r in rows] == [-1_500, 0, 3, -9_223_372_036_854_775_807, 10]
+    assert [r.resolved_at for r in rows] == [
+        None,
+        datetime(2026, 11, 28, 10, 0, 1, tzinfo=UTC),
+        None,
+        None,
+        datetime(1970, 1, 1, tzinfo=UTC),
+    ]
     assert [r.id for r in rows] == sorted(r.id for r in rows)
     with engine.connect() as conn:  # stored as integers, not text, on SQLite too
         assert conn.execute(text("SELECT SUM(to_credit) FROM payment WHERE to_credit > 0")).scalar_one() == 13
