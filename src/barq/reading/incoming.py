@@ -243,14 +243,15 @@ def _clean_columns(data: bytes, header: list[str], *, tz: ZoneInfo) -> Incoming 
     errors: list[RowError] = []
     bad = np.zeros(n, dtype=np.bool_)
     lines = np.arange(2, n + 2, dtype=np.int64)
+    numbers = _texts(subs)
     lat, lon = (
-        _degrees(_texts(c), name, limit, lines, bad, errors) if (c := cells.get(name)) is not None else _missing(n)
+        _degrees(_texts(c), name, limit, lines, numbers, bad, errors)
+        if (c := cells.get(name)) is not None
+        else _missing(n)
         for name, limit in (("lat", 90), ("lon", 180))
     )
     read_at, read_on = _local_to_utc(moments, tz)
-    return _finish(
-        lines, _texts(subs), code_arr, read_at, read_on, cast(dict[str, I64], registers), (lat, lon), bad, errors
-    )
+    return _finish(lines, numbers, code_arr, read_at, read_on, cast(dict[str, I64], registers), (lat, lon), bad, errors)
 
 
 def _missing(n: int) -> I64:
@@ -404,7 +405,9 @@ def parse_records(items: Sequence[Any], *, tz: ZoneInfo, photo_ids: Sequence[int
 # ------------------------------------------------------------------------------------------ columns
 
 
-def _ints(values: list[str], name: str, lines: I64, bad: NDArray[np.bool_], errors: list[RowError]) -> I64:
+def _ints(
+    values: list[str], name: str, lines: I64, subs: list[str], bad: NDArray[np.bool_], errors: list[RowError]
+) -> I64:
     """Whole non-negative numbers (Persian digits allowed); '' is MISSING. A clean column (ASCII digits,
     at most nine) is parsed at once; anything else row by row, so each bad value gets its message."""
     n = len(values)
@@ -430,13 +433,19 @@ def _ints(values: list[str], name: str, lines: I64, bad: NDArray[np.bool_], erro
                 msg = f"{FIELD_TITLES[name]} نمی‌تواند منفی باشد" if text.startswith("-") else "بیش از ۹ رقم است"
             else:
                 msg = f"{FIELD_TITLES[name]} باید عدد صحیح باشد، «{raw}» نیست"
-            errors.append(RowError(int(lines[i]), name, msg))
+            errors.append(RowError(int(lines[i]), name, msg, subs[i]))
         bad[i] = True
     return out
 
 
 def _degrees(
-    values: list[str], name: str, limit: int, lines: I64, bad: NDArray[np.bool_], errors: list[RowError]
+    values: list[str],
+    name: str,
+    limit: int,
+    lines: I64,
+    subs: list[str],
+    bad: NDArray[np.bool_],
+    errors: list[RowError],
 ) -> I64:
     """Degrees as whole millionths (a position needs no more); '' is MISSING. Parsed as binary floating
     point, which is exact here: at most nine significant digits, rounded to the millionth."""
@@ -455,7 +464,8 @@ def _degrees(
                 number[i] = float(normalize_digits(str(arr[i])))
     wrong = given & ~(np.abs(np.nan_to_num(number, nan=np.inf)) <= limit)
     for i in np.flatnonzero(wrong & ~bad).tolist():
-        errors.append(RowError(int(lines[i]), name, f"{FIELD_TITLES[name]} باید عددی بین ‎-{limit} و {limit} باشد"))
+        message = f"{FIELD_TITLES[name]} باید عددی بین ‎-{limit} و {limit} باشد"
+        errors.append(RowError(int(lines[i]), name, message, subs[i]))
     bad |= wrong
     ok = given & ~wrong
     out[ok] = np.rint(number[ok] * 1_000_000).astype(np.int64)
@@ -482,7 +492,7 @@ def _local_to_utc(local: NDArray[np.datetime64], tz: ZoneInfo) -> tuple[NDArray[
 
 
 def _times(
-    values: list[str], lines: I64, tz: ZoneInfo, bad: NDArray[np.bool_], errors: list[RowError]
+    values: list[str], lines: I64, subs: list[str], tz: ZoneInfo, bad: NDArray[np.bool_], errors: list[RowError]
 ) -> tuple[NDArray[np.datetime64], NDArray[np.datetime64]]:
     """(UTC instant, local date) per row. Fast path: naive local ISO times; else row by row."""
     n = len(values)
@@ -509,6 +519,7 @@ def _times(
                         int(lines[i]),
                         "read_at",
                         f"زمان قرائت «{raw}» خوانا نیست (مثال: 2026-11-28T09:30 یا ۱۴۰۵/۰۹/۰۷)",
+                        subs[i],
                     )
                 )
             bad[i] = True
@@ -569,10 +580,10 @@ def from_columns(raw: dict[str, list[str]], lines: I64, *, tz: ZoneInfo, errors:
             )
         )
         bad[i] = True
-    read_at, read_on = _times(raw["read_at"], lines, tz, bad, errors)
-    registers = {name: _ints(raw.get(name) or [""] * n, name, lines, bad, errors) for name in REGISTERS}
-    lat = _degrees(raw.get("lat") or [""] * n, "lat", 90, lines, bad, errors)
-    lon = _degrees(raw.get("lon") or [""] * n, "lon", 180, lines, bad, errors)
+    read_at, read_on = _times(raw["read_at"], lines, subs, tz, bad, errors)
+    registers = {name: _ints(raw.get(name) or [""] * n, name, lines, subs, bad, errors) for name in REGISTERS}
+    lat = _degrees(raw.get("lat") or [""] * n, "lat", 90, lines, subs, bad, errors)
+    lon = _degrees(raw.get("lon") or [""] * n, "lon", 180, lines, subs, bad, errors)
     return _finish(lines, subs, code_arr, read_at, read_on, registers, (lat, lon), bad, errors)
 
 

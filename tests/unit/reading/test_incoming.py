@@ -47,8 +47,8 @@ def test_bad_values_fall_back_row_by_row() -> None:
         "11000000000014,2026-11-21T09:30,read,88,33.5,48.2\n"
     )
     inc = parse_file(text.encode(), tz=TZ)
-    by_line = {e.line: e.field for e in inc.errors}
-    assert by_line == {2: "active", 3: "active", 4: "lat"}
+    by_line = {e.line: (e.field, e.subscription) for e in inc.errors}
+    assert by_line == {2: ("active", "11000000000011"), 3: ("active", "11000000000012"), 4: ("lat", "11000000000013")}
     assert inc.registers["active"].tolist() == [88]
     assert np.array_equal(inc.lon_e6, [48_200_000])
 
