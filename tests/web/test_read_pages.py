@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 
 from barq.clock import FixedClock
 from barq.metering.models import MeterRead, ReadingState
+from barq.web.routes import reads as reads_routes
 from barq.workorders.models import WorkOrder
 from tests.factories import build_world
 from tests.reading_factories import Reading, build_reading
@@ -27,7 +28,7 @@ def _file(rd: Reading, rows: list[tuple[int, str, str, str]]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def test_upload_reports_each_bad_row_and_is_idempotent(rd: Reading) -> None:
+def test_upload_reports_each_bad_row_and_is_idempotent(rd: Reading, monkeypatch: pytest.MonkeyPatch) -> None:
     client = signed_in(rd.world, "revenue")
     data = _file(
         rd, [(0, "2026-11-21", "read", "12350"), (1, "2026-11-21", "read", "-4"), (2, "2026-11-21", "door_closed", "")]
@@ -41,6 +42,11 @@ def test_upload_reports_each_bad_row_and_is_idempotent(rd: Reading) -> None:
     assert report.headers["content-type"].startswith("text/csv")
     lines = report.content.decode("utf-8-sig").splitlines()
     assert lines[0] == "line,subscription,field,reason" and lines[1].startswith("3,")
+
+    def not_again(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a file imported before is parsed again")
+
+    monkeypatch.setattr(reads_routes, "parse_file", not_again)
     again = client.post("/reading/uploads", data={"csrf_token": token}, files={"file": ("copy.csv", data, "text/csv")})
     assert "پیش‌تر بارگذاری شده بود" in again.text
     with rd.world.session() as s:

@@ -16,7 +16,7 @@ from barq.clock import Clock
 from barq.db import make_engine, make_sessionmaker, transaction
 from barq.errors import BarqError
 from barq.reading.incoming import parse_file, rows_in
-from barq.reading.pipeline import ContextAhead, import_reads
+from barq.reading.pipeline import ContextAhead, import_reads, imported_before
 from barq.reading.state import rebuild_state
 from barq.settings import get_settings
 
@@ -52,6 +52,13 @@ def import_reads_command(
     except OSError as exc:
         err.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
         raise typer.Exit(2) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    with transaction(factory) as session:
+        earlier = imported_before(session, digest)
+        earlier_id = earlier.id if earlier is not None else None
+    if earlier_id is not None:  # not parsed again
+        out.print(f"this file was imported before as batch {earlier_id}; nothing changed")
+        return
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=out) as progress:
             task = progress.add_task("parsing file", total=5)
@@ -75,7 +82,7 @@ def import_reads_command(
                     incoming=incoming,
                     source="handheld",
                     filename=file.name[:200],
-                    digest=hashlib.sha256(data).hexdigest(),
+                    digest=digest,
                     progress=step,
                     ahead=ahead,
                 )

@@ -22,7 +22,7 @@ from barq.metering.models import READ_CODES, READ_SOURCES, MeterRead, ReadBatch,
 from barq.network.models import District, Route
 from barq.reading.exceptions import ACTIONS, QueueFilter, queue_counts, queue_query, resolve
 from barq.reading.incoming import parse_file, rows_in
-from barq.reading.pipeline import REASON_TITLES_FA, ContextAhead, import_reads
+from barq.reading.pipeline import REASON_TITLES_FA, ContextAhead, import_reads, imported_before
 from barq.reports.excel import to_xlsx
 from barq.reports.listing import EXPORT_LIMIT, export_rows, paginate
 from barq.web.deps import Page, PageDep, check_csrf, xlsx_download
@@ -89,6 +89,10 @@ async def upload(page: PageDep) -> Response:
         return _uploads(
             page, 1, {"file": "پرونده بزرگ‌تر از ۲۰۰ مگابایت است؛ آن را با فرمان barq import-reads بفرستید"}, 422
         )
+    digest = hashlib.sha256(data).hexdigest()
+    earlier = imported_before(page.db, digest)
+    if earlier is not None:
+        return RedirectResponse(f"/reading/uploads/{earlier.id}?already=1", status_code=303)
     with ContextAhead(page.db, rows_in(data)) as ahead:  # a large file's context is read while it is parsed
         try:
             incoming = parse_file(data, tz=page.clock.tz, filename=file.filename)
@@ -101,7 +105,7 @@ async def upload(page: PageDep) -> Response:
             incoming=incoming,
             source="handheld",
             filename=file.filename[:200],
-            digest=hashlib.sha256(data).hexdigest(),
+            digest=digest,
             ahead=ahead,
         )
     suffix = "?already=1" if result.already else ""
