@@ -198,13 +198,14 @@ def _parse_plain_csv(text: str, *, tz: ZoneInfo) -> Incoming:
 # a clean plain file, read from its bytes
 
 _PAD: Final = 64
+"""The longest field the clean path takes; as many zeros follow the bytes, so every field's window fits."""
 
 
 def _clean_columns(data: bytes, header: list[str], *, tz: ZoneInfo) -> Incoming | None:
     """A plain ASCII CSV file whose every line has its fields and every field is clean, parsed from its bytes
     at once: subscription numbers of digits, known codes in lower case, times ``YYYY-MM-DDTHH:MM[:SS]`` of
     real dates, registers of at most nine digits. ``None`` for any other file, which the general path then
-    parses with a message for each bad row. Five times faster than splitting the text (docs/performance.md)."""
+    parses with a message for each bad row. A million rows in 1.5 s instead of 3.4 s (docs/performance.md)."""
     width = len(header)
     body = data[data.index(b"\n") + 1 :] if b"\n" in data else b""
     body = body.replace(b"\r\n", b"\n")
