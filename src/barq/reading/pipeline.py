@@ -272,9 +272,9 @@ def _all_context(engine: Engine, states: Future[list[I64]]) -> tuple[list[str], 
 
 class ContextAhead:
     """Every subscription's context read on two more connections (the reading states on one, the other tables
-    on the other) while the caller parses a large file, for
-    ``import_reads(ahead=…)``: above ``_FULL_LOAD`` rows the lookup reads every subscription, whatever the file
-    holds, so the read need not wait for the parse (docs/performance.md).
+    on the other) while the caller parses a large file, for ``import_reads(ahead=…)``: above ``_FULL_LOAD``
+    rows the lookup reads every subscription, whatever the file holds, so the read need not wait for the
+    parse (docs/performance.md).
 
     It first takes the import's lock in the caller's transaction, so nothing the side read sees can change
     before the import writes; the caller's transaction must not have written anything yet (the side read
