@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -196,3 +197,34 @@ def test_a_number_too_large_for_its_column_is_refused(engine: Engine) -> None:
             },
             1,
         )
+
+
+def test_sqlite_without_json_counts_rows_recursively(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before SQLite 3.38 (no JSON built in) the rows are counted by a recursive counter: same rows, same order."""
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's counter")
+    monkeypatch.setattr(sqlite3, "sqlite_version_info", (3, 37, 2))
+    monkeypatch.setattr(db, "_COPY_BLOCK", 3)
+    sql, _ = db._sqlite_block("payment", {"amount": db._encode(np.array([1]), 1)}, 1)
+    assert "RECURSIVE" in sql and "json_each" not in sql
+    with make_sessionmaker(engine)() as s, s.begin():
+        insert_columns(
+            s,
+            "payment",
+            {
+                "channel": "mellat",
+                "trace": [f"t{k}" for k in range(7)],
+                "bill_id": "1",
+                "payment_id": "2",
+                "amount": np.arange(7) * 10,
+                "paid_on": "2026-11-20",
+                "received_at": "2026-11-28 00:00:00",
+                "actor": "b",
+                "status": "posted",
+                "to_credit": 0,
+            },
+            7,
+        )
+    with make_sessionmaker(engine)() as s:
+        rows = s.scalars(select(Payment).order_by(Payment.id)).all()
+    assert [(r.trace, r.amount) for r in rows] == [(f"t{k}", 10 * k) for k in range(7)]
