@@ -1,5 +1,6 @@
-"""Reading routes and orders, the parts without a database: cycles, windows, the accepted range, the history
-columns, splitting routes among processes, and the text of CSV and JSON order lines."""
+"""Reading routes and orders, the parts without a database: cycles, windows, the accepted range, the expected
+daily use from the reading state's periods, splitting routes among processes, and the text of CSV and JSON
+order lines."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from barq.errors import ValidationError
-from barq.metering.estimates import DEFAULT, HISTORY, expected_daily
+from barq.metering.estimates import DEFAULT, HISTORY, expected_daily_periods
 from barq.metering.validation import ValidationLimits
 from barq.reading.orders import (
     CSV_COLUMNS,
@@ -26,7 +27,6 @@ from barq.reading.orders import (
     csv_header,
     csv_text,
     file_parts,
-    history_columns,
     json_text,
     split_routes,
 )
@@ -131,20 +131,13 @@ def test_range_of_zero_expected_is_the_last_read() -> None:
     assert (low.tolist(), high.tolist()) == ([4_321], [4_321])
 
 
-def test_history_columns_keep_only_usable_periods() -> None:
+def test_expected_daily_uses_only_usable_periods() -> None:
+    """The reading state's periods as the orders read them: one without days or kWh or date is left out."""
     day = (date(2026, 10, 22) - date(1970, 1, 1)).days
-    periods = [
-        (i64(300, -1, 50), i64(30, -1, 0), i64(day, -1, day)),  # target 2's period has no days
-        (i64(300, 90, -1), i64(30, 30, 30), i64(day - 30, day, -1)),
-    ]
-    hist = history_columns(periods)
-    assert hist.subscription_id.tolist() == [0, 0, 1]
-    assert hist.kwh.tolist() == [300, 300, 90]
-    assert hist.read_date.astype(str).tolist() == ["2026-10-22", "2026-09-22", "2026-10-22"]
-    assert hist.prev_date.astype(str).tolist() == ["2026-09-22", "2026-08-23", "2026-09-22"]
-    got = expected_daily(
-        hist,
-        subscription_id=i64(0, 1, 2),
+    got = expected_daily_periods(
+        np.array([[300, 300], [-1, 90], [50, -1]]),
+        np.array([[30, 30], [-1, 30], [0, 30]]),  # target 2's first period has no days
+        np.array([[day, day - 30], [-1, day], [day, -1]]),
         as_of=np.array(["2026-12-16"] * 3, dtype="datetime64[D]"),
         tariff_class=["1", "1", "1"],
         defaults={"1": 200},

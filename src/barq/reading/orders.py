@@ -12,7 +12,7 @@ Per subscription (active or disconnected, with a meter installed, on a route due
 - **last read**: the reading state's last actual register value and date; when there is none, or it
   belongs to another meter (the meter was replaced since), or predates the installation: the current
   installation's initial read and date.
-- **expected daily**: ``estimates.expected_daily`` over the last three actual periods kept in the reading
+- **expected daily**: ``estimates.expected_daily_periods`` over the last three actual periods kept in the reading
   state (``h1..h3``) as of the planned read date, else the tariff group's default (``reading.toml``).
 - **planned read date**: the last day of the route's window in the cycle (``routes.route_window``).
 - **expected kWh** = expected daily × days from the last read to the planned date (``expected_kwh``).
@@ -53,7 +53,7 @@ from barq.contractors.models import Contractor
 from barq.db import make_engine, make_sessionmaker, raw_connection
 from barq.errors import BarqError, InternalError, ValidationError
 from barq.ids import normalize_digits
-from barq.metering.estimates import SOURCES, HistoryColumns, expected_daily
+from barq.metering.estimates import SOURCES, expected_daily_periods
 from barq.metering.validation import ValidationLimits, expected_kwh_columns
 from barq.network.models import District, Route
 from barq.reading.config import ReadingConfig, reading_config
@@ -204,28 +204,6 @@ def accepted_range(
     low: I64 = (last + (limits.low_permille * exp + scale - 1) // scale) % cap
     high: I64 = (last + (limits.high_permille * exp) // scale) % cap
     return low, high
-
-
-def history_columns(periods: Sequence[tuple[I64, I64, I64]]) -> HistoryColumns:
-    """The reading state's last actual periods ``(kwh, days, read day since 1970)`` of N targets, -1 where
-    absent, as ``HistoryColumns`` whose subscription ids are the targets' positions 0…N-1. Periods without
-    kWh, days or date, or with negative kWh, are left out."""
-    subs, prev, read, kwh = [], [], [], []
-    for p_kwh, p_days, p_on in periods:
-        ok = (p_kwh >= 0) & (p_days > 0) & (p_on >= 0)
-        subs.append(np.flatnonzero(ok).astype(np.int64))
-        read.append(p_on[ok])
-        prev.append(p_on[ok] - p_days[ok])
-        kwh.append(p_kwh[ok])
-    empty = np.zeros(0, dtype=np.int64)
-    read_days = np.concatenate(read) if read else empty
-    return HistoryColumns(
-        subscription_id=np.concatenate(subs) if subs else empty,
-        prev_date=_EPOCH + (np.concatenate(prev) if prev else empty).astype("timedelta64[D]"),
-        read_date=_EPOCH + read_days.astype("timedelta64[D]"),
-        kwh=np.concatenate(kwh).astype(np.int64) if kwh else empty,
-        estimated=np.zeros(read_days.shape[0], dtype=np.bool_),
-    )
 
 
 # --------------------------------------------------------------------------------------------- plan
@@ -431,13 +409,11 @@ def _compute(rows: list[tuple[Any, ...]], ctx: _Context) -> OrderChunk:
     multiplier, kind, digits, group = meter // 1000, meter // 100 % 10, meter // 10 % 10, meter % 10
     last, last_on = ints(6), ints(7)
     plan_day = ctx.read_by[route]
-    periods = []
-    for k in range(3):
-        packed, on = ints(10 + 2 * k), ints(11 + 2 * k)
-        periods.append((np.where(packed >= 0, packed >> 16, -1), np.where(packed >= 0, packed & 0xFFFF, -1), on))
-    expected = expected_daily(
-        history_columns(periods),
-        subscription_id=np.arange(n, dtype=np.int64),
+    packed = np.stack([ints(10 + 2 * k) for k in range(3)], axis=1)
+    expected = expected_daily_periods(
+        np.where(packed >= 0, packed >> 16, -1),
+        np.where(packed >= 0, packed & 0xFFFF, -1),
+        np.stack([ints(11 + 2 * k) for k in range(3)], axis=1),
         as_of=_EPOCH + plan_day.astype("timedelta64[D]"),
         tariff_class=group.astype(np.str_),
         defaults=ctx.config.default_kwh_per_30_days,

@@ -351,10 +351,16 @@ class Evaluated:
     door_run: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # door-closed visits in a row
 
 
+def _periods(ctx: Context, idx: I64) -> tuple[I64, I64, I64]:
+    """The kept actual periods of the rows ``idx``, oldest first (h3, h2, h1): kWh, days and read day as
+    (rows, 3) matrices, -1 where absent."""
+    kwh, days, on = (np.stack([ctx[f"h{j}_{c}"][idx] for j in (3, 2, 1)], axis=1) for c in ("kwh", "days", "on"))
+    return kwh, days, on
+
+
 def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
-    """The kept actual periods (h3, h2, h1) of the rows ``idx``, row by row and oldest first: the order
-    ``estimates.expected_daily`` would sort them into."""
-    k, d, on = (np.stack([ctx[f"h{j}_{c}"][idx] for j in (3, 2, 1)], axis=1) for c in ("kwh", "days", "on"))
+    """The kept actual periods of the rows ``idx`` as history rows, row by row and oldest first."""
+    k, d, on = _periods(ctx, idx)
     ok = (k >= 0) & (d > 0) & (on >= 0)
     target = np.broadcast_to(np.arange(idx.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
     return estimates.HistoryColumns(
@@ -370,21 +376,29 @@ def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingCo
     """Expected daily kWh (thousandths) per row: the last three actual periods, the same season last year
     (looked up in ``meter_read`` only for rows without recent history), or the tariff group's default."""
     n = int(as_of.shape[0])
-    idx = np.arange(n, dtype=np.int64)
-    hist = _history(ctx, idx)
-    recent = (ctx["h1_on"] >= 0) & (ctx["h1_on"] > as_of - config.rules.recent_days)
-    need_year = np.flatnonzero(~recent & (ctx["sub_id"] >= 0))
-    if need_year.shape[0]:
-        hist = _with_last_year(session, ctx, need_year, as_of, hist, config)
-    exp = estimates.expected_daily(
-        hist,
-        subscription_id=idx,
+    every = np.arange(n, dtype=np.int64)
+    exp = estimates.expected_daily_periods(
+        *_periods(ctx, every),
         as_of=as_of.astype("datetime64[D]"),
         tariff_class=ctx["tariff_group"],
         defaults=config.default_kwh_per_30_days,
         rules=config.rules,
     )
-    return exp.daily_milli, exp.source
+    daily, source = exp.daily_milli, exp.source
+    recent = (ctx["h1_on"] >= 0) & (ctx["h1_on"] > as_of - config.rules.recent_days)
+    need_year = np.flatnonzero(~recent & (ctx["sub_id"] >= 0))
+    if need_year.shape[0]:  # their history and last year's reads, the general way
+        sub, rows, sub_as_of = ctx.subset(need_year), np.arange(need_year.shape[0], dtype=np.int64), as_of[need_year]
+        year = estimates.expected_daily(
+            _with_last_year(session, sub, rows, sub_as_of, _history(sub, rows), config),
+            subscription_id=rows,
+            as_of=sub_as_of.astype("datetime64[D]"),
+            tariff_class=sub["tariff_group"],
+            defaults=config.default_kwh_per_30_days,
+            rules=config.rules,
+        )
+        daily[need_year], source[need_year] = year.daily_milli, year.source
+    return daily, source
 
 
 def _with_last_year(

@@ -13,6 +13,7 @@ from barq.errors import ValidationError
 from barq.metering.estimates import (
     SOURCE_TITLES_FA,
     SOURCES,
+    EstimateRules,
     HistoryColumns,
     HistoryRead,
     default_daily_milli,
@@ -20,6 +21,7 @@ from barq.metering.estimates import (
     estimate_one,
     expected_daily,
     expected_daily_one,
+    expected_daily_periods,
     settle,
     settle_one,
     three_door_closed,
@@ -216,6 +218,57 @@ def test_expected_vector_equals_scalar(
     history[999] = strangers  # not a target: ignored
     as_of = {s: d(2023, 1, 1) + timedelta(days=off) for s, (_, off, _) in data.items()}
     both(history, as_of, {s: c for s, (_, _, c) in data.items()})
+
+
+period = st.tuples(st.integers(-2, 5_000), st.integers(-1, 90), st.integers(-1, 700))  # kWh, days, read day
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.lists(period, min_size=3, max_size=3), st.integers(0, 800), st.sampled_from(sorted(DEFAULTS))),
+        max_size=8,
+    ),
+    reads=st.integers(1, 4),
+)
+def test_expected_from_periods_equals_expected_from_history(
+    rows: list[tuple[list[tuple[int, int, int]], int, str]], reads: int
+) -> None:
+    """The (targets × periods) path gives what the general path gives over the same periods listed row by row,
+    absent periods (negative kWh or date, no days), equal dates and a rule of fewer reads than periods
+    included."""
+    n, epoch = len(rows), np.datetime64("1970-01-01")
+    kwh, days, on = (np.array([[p[j] for p in r] for r, _, _ in rows], dtype=np.int64).reshape(n, 3) for j in range(3))
+    on = np.where(on >= 0, on + 19_000, on)  # around 2022
+    as_of = np.array([epoch + np.timedelta64(19_000 + a, "D") for _, a, _ in rows], dtype="datetime64[D]")
+    classes = [c for _, _, c in rows]
+    rules = EstimateRules(reads=reads)
+    got = expected_daily_periods(kwh, days, on, as_of=as_of, tariff_class=classes, defaults=DEFAULTS, rules=rules)
+    ok = (kwh >= 0) & (days > 0) & (on >= 0)
+    target = np.broadcast_to(np.arange(n)[:, None], (n, 3))[ok]
+    history = HistoryColumns(
+        subscription_id=target.astype(np.int64),
+        prev_date=epoch + (on[ok] - days[ok]).astype("timedelta64[D]"),
+        read_date=epoch + on[ok].astype("timedelta64[D]"),
+        kwh=kwh[ok],
+        estimated=np.zeros(int(ok.sum()), dtype=np.bool_),
+    )
+    want = expected_daily(
+        history, subscription_id=np.arange(n, dtype=np.int64), as_of=as_of, tariff_class=classes, defaults=DEFAULTS,
+        rules=rules,
+    )  # fmt: skip
+    assert got.daily_milli.tolist() == want.daily_milli.tolist()
+    assert got.source.tolist() == want.source.tolist()
+
+
+def test_expected_from_periods_takes_the_latest_reads_by_date() -> None:
+    """Two reads counted of three: the two latest by date, wherever they stand in the row."""
+    got = expected_daily_periods(
+        np.array([[300, 100, 200]]), np.array([[30, 30, 30]]), np.array([[19_060, 19_000, 19_030]]),
+        as_of=np.array(["2022-03-20"], dtype="datetime64[D]"), tariff_class=["residential"], defaults=DEFAULTS,
+        rules=EstimateRules(reads=2),
+    )  # fmt: skip
+    assert got.daily_milli.tolist() == [(2 * 500 * 1000 + 60) // 120]  # 500 kWh over 60 days
 
 
 @settings(max_examples=200, deadline=None)
