@@ -41,7 +41,7 @@ from barq.clock import Clock
 from barq.db import Nullable, fetch_columns, fetch_int_columns, insert_columns
 from barq.errors import PermissionDenied
 from barq.metering import estimates, validation
-from barq.metering.models import READ_SOURCES, ReadBatch
+from barq.metering.models import READ_CODES, READ_SOURCES, ReadBatch
 from barq.reading.config import ReadingConfig, reading_config
 from barq.reading.incoming import MISSING, Incoming, RowError, errors_csv
 
@@ -59,6 +59,14 @@ REASON_TITLES_FA: Final = {
     "replaced": "کنتور در محل با کنتور پرونده فرق دارد",
     "hazard": "خطر جانی؛ قرائت نشد",
 }
+_CODES: Final = tuple(READ_CODES)
+_CODE_INDEX: Final = {c: k for k, c in enumerate(_CODES)}
+_REASONS: Final = (*validation.REASONS, *DECISION_CODES)
+"""What an evaluated read can be stored with as its reason: ``evaluate`` works on indexes into this."""
+_REASON_NAMES: Final = np.array(_REASONS, dtype=object)
+_IS_ESTIMATE: Final = np.array([c in ESTIMATE_CODES for c in _CODES])
+_IS_DECISION: Final = np.array([c in DECISION_CODES for c in _CODES])
+_DECISION_REASON: Final = np.array([_REASONS.index(c) if c in DECISION_CODES else -1 for c in _CODES])
 NOTICE_KIND: Final = "door_closed_three"
 _EPOCH: Final = date(1970, 1, 1).toordinal()
 _FULL_LOAD: Final = 20_000
@@ -351,18 +359,18 @@ class Evaluated:
     door_run: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # door-closed visits in a row
 
 
-def _periods(ctx: Context, idx: I64) -> tuple[I64, I64, I64]:
-    """The kept actual periods of the rows ``idx``, oldest first (h3, h2, h1): kWh, days and read day as
-    (rows, 3) matrices, -1 where absent."""
-    kwh, days, on = (np.stack([ctx[f"h{j}_{c}"][idx] for j in (3, 2, 1)], axis=1) for c in ("kwh", "days", "on"))
+def _periods(ctx: Context) -> tuple[I64, I64, I64]:
+    """The kept actual periods of each row, oldest first (h3, h2, h1): kWh, days and read day as (rows, 3)
+    matrices, -1 where absent."""
+    kwh, days, on = (np.stack([ctx[f"h{j}_{c}"] for j in (3, 2, 1)], axis=1) for c in ("kwh", "days", "on"))
     return kwh, days, on
 
 
-def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
-    """The kept actual periods of the rows ``idx`` as history rows, row by row and oldest first."""
-    k, d, on = _periods(ctx, idx)
+def _history(ctx: Context) -> estimates.HistoryColumns:
+    """The kept actual periods of each row as history rows, row by row and oldest first."""
+    k, d, on = _periods(ctx)
     ok = (k >= 0) & (d > 0) & (on >= 0)
-    target = np.broadcast_to(np.arange(idx.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
+    target = np.broadcast_to(np.arange(ok.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
     return estimates.HistoryColumns(
         subscription_id=target,
         prev_date=(on[ok] - d[ok]).astype("datetime64[D]"),
@@ -375,10 +383,8 @@ def _history(ctx: Context, idx: I64) -> estimates.HistoryColumns:
 def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingConfig) -> tuple[I64, NDArray[np.int8]]:
     """Expected daily kWh (thousandths) per row: the last three actual periods, the same season last year
     (looked up in ``meter_read`` only for rows without recent history), or the tariff group's default."""
-    n = int(as_of.shape[0])
-    every = np.arange(n, dtype=np.int64)
     exp = estimates.expected_daily_periods(
-        *_periods(ctx, every),
+        *_periods(ctx),
         as_of=as_of.astype("datetime64[D]"),
         tariff_class=ctx["tariff_group"],
         defaults=config.default_kwh_per_30_days,
@@ -390,7 +396,7 @@ def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingCo
     if need_year.shape[0]:  # their history and last year's reads, the general way
         sub, rows, sub_as_of = ctx.subset(need_year), np.arange(need_year.shape[0], dtype=np.int64), as_of[need_year]
         year = estimates.expected_daily(
-            _with_last_year(session, sub, rows, sub_as_of, _history(sub, rows), config),
+            _with_last_year(session, sub, rows, sub_as_of, _history(sub), config),
             subscription_id=rows,
             as_of=sub_as_of.astype("datetime64[D]"),
             tariff_class=sub["tariff_group"],
@@ -454,6 +460,11 @@ def old_meters(session: Session, ctx: Context, rows: I64) -> tuple[I64, I64]:
     return final, digits
 
 
+def code_index(code: Sequence[str]) -> NDArray[np.intp]:
+    """Read codes (``models.READ_CODES``) as indexes into ``_CODES``: a million compared as numbers, not text."""
+    return np.fromiter(map(_CODE_INDEX.__getitem__, code), dtype=np.intp, count=len(code))
+
+
 def evaluate(
     session: Session,
     ctx: Context,
@@ -470,9 +481,9 @@ def evaluate(
     ``accept`` marks rows a clerk accepted from the exception queue: their consumption limits no longer
     apply (dates still do; the caller refuses those)."""
     n = len(code)
-    codes = np.array(code, dtype="<U12") if n else np.zeros(0, dtype="<U12")
-    is_est = np.isin(codes, list(ESTIMATE_CODES))
-    decision_no_value = np.isin(codes, list(DECISION_CODES)) & (registers["active"] == MISSING)
+    kind = code_index(code)
+    is_est = _IS_ESTIMATE[kind]
+    decision_no_value = _IS_DECISION[kind] & (registers["active"] == MISSING)
     actual = ~is_est & ~decision_no_value
     first = ctx["last_value"] < 0
     prev_value = np.where(first, ctx["inst_initial"], ctx["last_value"])
@@ -509,22 +520,22 @@ def evaluate(
         today=today,
         limits=config.limits,
     )
-    reason = np.array(validation.REASONS, dtype="<U24")[checked.reason]
+    ok, why = validation.OK, validation.REASON_INDEX
+    reason = checked.reason.astype(np.int64)
     if accept is not None:
-        reason = np.where(accept & (reason == "zero_on_active"), "ok", reason)
+        reason = np.where(accept & (reason == why["zero_on_active"]), ok, reason)
     # periods are counted from the end of the last billed period (an estimate may be later than the last actual)
     since = read_on - last_on
-    today_day = _day(today)
     date_reason = np.where(
-        read_on > today_day,
-        "future_date",
-        np.where(since < 0, "before_last_read", np.where(since == 0, "same_day", "")),
+        read_on > _day(today),
+        why["future_date"],
+        np.where(since < 0, why["before_last_read"], np.where(since == 0, why["same_day"], ok)),
     )
-    reason = np.where(date_reason != "", date_reason, np.where(actual, reason, "ok"))
-    for c in DECISION_CODES:
-        reason = np.where((codes == c) & (date_reason == ""), c, reason)
-    valid = reason == "ok"
-    visit = codes != "estimate"
+    reason = np.where(date_reason != ok, date_reason, np.where(actual, reason, ok))
+    decision = _DECISION_REASON[kind]
+    reason = np.where((decision >= 0) & (date_reason == ok), decision, reason)
+    valid = reason == ok
+    visit = kind != _CODE_INDEX["estimate"]
 
     advance = checked.kwh * mult
     est_now = (
@@ -555,7 +566,7 @@ def evaluate(
 
     ev = Evaluated(
         status=np.where(valid, "valid", "exception"),
-        reason=reason.tolist(),
+        reason=_REASON_NAMES[reason].tolist(),
         kwh=kwh.astype(np.int64),
         actual_kwh=np.where(actual, advance, MISSING).astype(np.int64),
         peak_kwh=peak_kwh,
@@ -567,7 +578,9 @@ def evaluate(
         visit=visit,
         actual=actual,
     )
-    ev.door_run = np.where(valid & (codes == "door_closed"), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"]))
+    ev.door_run = np.where(
+        valid & (kind == _CODE_INDEX["door_closed"]), ctx["door_run"] + 1, np.where(visit, 0, ctx["door_run"])
+    )
     return ev
 
 
@@ -796,9 +809,9 @@ def import_reads(
     refuse(~in_scope(principal, ctx, source), "subscription", "این اشتراک در حوزهٔ شما نیست")
     refuse(ctx["meter_id"] < 0, "subscription", "برای این اشتراک کنتور نصب‌شده‌ای ثبت نیست")
     codes = incoming.code
-    code_arr = np.array(codes, dtype="<U12") if n else np.zeros(0, dtype="<U12")
+    kind = code_index(codes)
     if source != "self":
-        refuse(code_arr == "self", "code", "کد خوداظهاری فقط از صفحهٔ خوداظهاری مشترک پذیرفته می‌شود")
+        refuse(kind == _CODE_INDEX["self"], "code", "کد خوداظهاری فقط از صفحهٔ خوداظهاری مشترک پذیرفته می‌شود")
     cap = 10 ** np.clip(ctx["digits"], 1, 18)
     for reg in ("active", "peak", "offpeak"):
         refuse(
@@ -806,7 +819,7 @@ def import_reads(
             reg,
             lambda i: f"رقم بیش از {int(ctx['digits'][i])} رقمِ کنتور است",
         )
-    needs_tou = np.isin(code_arr, ["read", "self"]) & (ctx["tou"] == 1)
+    needs_tou = np.isin(kind, [_CODE_INDEX["read"], _CODE_INDEX["self"]]) & (ctx["tou"] == 1)
     refuse(
         needs_tou & ((incoming.registers["peak"] < 0) | (incoming.registers["offpeak"] < 0)),
         "peak",
