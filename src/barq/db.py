@@ -503,17 +503,37 @@ def _binary_field(name: str, value: Any, typ: str, n: int) -> tuple[Any, Any]:
 
 
 def _binary_block(fields: list[tuple[Any, Any]], n: int) -> bytes:
-    """Rows in COPY's binary form: a field count, then each field's length and bytes."""
+    """Rows in COPY's binary form: a field count, then each field's length and bytes. The rows are laid out
+    through a record type with every field at its widest (filling a record's fields is several times faster
+    than joining byte matrices side by side), then the bytes of NULLs and of shorter values are dropped."""
     import numpy as np
 
-    parts = [np.broadcast_to(np.frombuffer(len(fields).to_bytes(2, "big"), dtype=np.uint8), (n, 2))]
-    keep = [np.ones((n, 2), dtype=bool)]
-    for cells, lengths in fields:
-        parts.append(lengths.astype(">i4").view(np.uint8).reshape(n, 4))
-        keep.append(np.ones((n, 4), dtype=bool))
-        parts.append(cells)
-        keep.append(np.arange(cells.shape[1]) < lengths[:, None])
-    return bytes(np.concatenate(parts, axis=1)[np.concatenate(keep, axis=1)].tobytes())
+    def layout(kind: Any) -> Any:
+        return np.dtype(
+            [("count", ">i2" if kind is None else (kind, 2))]
+            + [
+                item
+                for k, (cells, _) in enumerate(fields)
+                for item in (
+                    (f"n{k}", ">i4" if kind is None else (kind, 4)),
+                    (f"v{k}", kind or np.uint8, cells.shape[1]),
+                )
+            ]
+        )
+
+    rows = np.empty(n, dtype=layout(None))
+    rows["count"] = len(fields)
+    keep = np.ones((n, rows.dtype.itemsize), dtype=bool)
+    keep_fields = keep.view(layout(np.bool_)).reshape(n)
+    short = False
+    for k, (cells, lengths) in enumerate(fields):
+        rows[f"n{k}"] = lengths
+        rows[f"v{k}"] = cells
+        if bool((lengths != cells.shape[1]).any()):
+            keep_fields[f"v{k}"] = np.arange(cells.shape[1]) < lengths[:, None]
+            short = True
+    data = rows.view(np.uint8).reshape(n, rows.dtype.itemsize)
+    return data[keep].tobytes() if short else data.tobytes()
 
 
 def _copy(session: Session, table: str, columns: Mapping[str, Any], n: int) -> None:
