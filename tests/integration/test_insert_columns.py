@@ -139,7 +139,7 @@ def test_dates_moments_and_booleans_from_numpy(engine: Engine, monkeypatch: pyte
     monkeypatch.setattr(db, "_COPY_BLOCK", 3)
     days = np.array(["2026-11-20", "NaT", "2026-12-01", "1999-12-31"], dtype="datetime64[D]")
     moments = np.array(
-        ["2026-11-20T05:30:00", "NaT", "2026-12-01T23:59:59", "1999-12-31T23:59:59"], dtype="datetime64[s]"
+        ["2026-11-20T05:30:00", "NaT", "2026-12-01T23:59:59", "1969-07-20T20:17:40.250"], dtype="datetime64[ms]"
     )
     with make_sessionmaker(engine)() as s, s.begin():
         insert_columns(
@@ -174,9 +174,16 @@ def test_dates_moments_and_booleans_from_numpy(engine: Engine, monkeypatch: pyte
         datetime(2026, 11, 20, 5, 30, tzinfo=UTC),
         None,
         datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC),
-        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(1969, 7, 20, 20, 17, 40, 250_000, tzinfo=UTC),
     ]
     assert {r.source for r in rows} == {"handheld"} and {r.batch_id for r in rows} == {None}
+
+
+def test_a_date_sqlite_cannot_write_is_refused(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("COPY's binary form takes any date PostgreSQL keeps")
+    with make_sessionmaker(engine)() as s, pytest.raises(ValueError, match="years 1 to 9999"):
+        insert_columns(s, "meter_read", {"read_on": np.array(["12026-01-01"], dtype="datetime64[D]")}, 1)
 
 
 def test_a_number_too_large_for_its_column_is_refused(engine: Engine) -> None:
