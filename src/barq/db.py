@@ -6,6 +6,7 @@ SQLite is the default (WAL, foreign keys on); PostgreSQL via psycopg 3 in produc
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -131,10 +132,13 @@ def fetch_columns(session: Session, sql: str) -> list[tuple[Any, ...]]:
     return list(zip(*rows, strict=True))
 
 
-def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text_first: bool = False) -> list[Any]:
+def fetch_int_columns(
+    session: Session, exprs: Sequence[str], tail: str, *, text_first: bool = False, narrow: bool = False
+) -> list[Any]:
     """Integer columns of a query as numpy arrays, fast. ``tail`` is the ``FROM … WHERE …`` of the query;
     every expression must be non-null (use COALESCE). With ``text_first`` the first column is text without
-    commas and comes back as a list of str.
+    commas and comes back as a list of str. ``narrow``: the values are expected to fit 32 bits (ids, dates,
+    register values), which PostgreSQL then sends two to a 64-bit value.
 
     On PostgreSQL each column comes as one binary array read by numpy (several times faster than text or
     rows); on SQLite each column is joined into one comma-separated string (``group_concat``) and
@@ -143,6 +147,14 @@ def fetch_int_columns(session: Session, exprs: Sequence[str], tail: str, *, text
 
     sqlite = session.get_bind().dialect.name == "sqlite"
     if not sqlite and not text_first:
+        if narrow and len(exprs) > 1:
+            from psycopg.errors import NumericValueOutOfRange
+
+            try:
+                with session.begin_nested():
+                    return _copy_int_pairs(session, exprs, tail)
+            except NumericValueOutOfRange:  # a value wider than 32 bits: the columns one by one
+                pass
         return _copy_int_columns(session, exprs, tail)
     parts = [f"group_concat({e}, ',')" if sqlite else f"string_agg(({e})::text, ',')" for e in exprs]
     cur = raw_connection(session).cursor()
@@ -182,6 +194,29 @@ def _copy_int_columns(session: Session, exprs: Sequence[str], tail: str) -> list
             raise ValueError("fetch_int_columns: a column was NULL (use COALESCE)")
         items = np.frombuffer(data[20:], dtype=record)  # 1-D header: ndim, flags, type, size, lower bound
         out.append(items["value"].astype(np.int64))
+    return out
+
+
+def _copy_int_pairs(session: Session, exprs: Sequence[str], tail: str) -> list[Any]:
+    """PostgreSQL: ``_copy_int_columns`` with two columns of 32-bit values to each 64-bit value (the first in
+    its high half): half the arrays to build and send, a third less time for the reading states of a
+    province. A value that does not fit 32 bits fails the query (the cast refuses it), never a wrong
+    number."""
+    import numpy as np
+
+    pairs = [exprs[k : k + 2] for k in range(0, len(exprs), 2)]
+    packed = [
+        f"((({pair[0]})::int4::int8) << 32) | ((({pair[1]})::int4::int8) & 4294967295)" if len(pair) == 2 else pair[0]
+        for pair in pairs
+    ]
+    out: list[Any] = []
+    for pair, values in zip(pairs, _copy_int_columns(session, packed, tail), strict=True):
+        if len(pair) == 1:
+            out.append(values)
+            continue
+        halves = np.ascontiguousarray(values).view(np.int32).reshape(-1, 2)
+        high, low = (1, 0) if sys.byteorder == "little" else (0, 1)
+        out += [halves[:, high].astype(np.int64), halves[:, low].astype(np.int64)]
     return out
 
 

@@ -172,7 +172,7 @@ def _table(session: Session, part: tuple[str, str, tuple[tuple[str, str, int], .
     if keys is not None:
         tail += (" AND " if " WHERE " in tail else " WHERE ") + _ints_in(key, keys)
     sqlite = _is_sqlite(session)
-    return fetch_int_columns(session, [key, *(_dates(e, sqlite) for _f, e, _d in columns)], tail)
+    return fetch_int_columns(session, [key, *(_dates(e, sqlite) for _f, e, _d in columns)], tail, narrow=True)
 
 
 def _align(part: tuple[str, str, tuple[tuple[str, str, int], ...]], got: list[I64], wanted: I64) -> dict[str, I64]:
