@@ -346,12 +346,25 @@ def _peak_rss_mb() -> int:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def _quiet(engine) -> None:  # type: ignore[no-untyped-def]
+    """The build's writes flushed before a measurement, so that none of them is written during it; on
+    PostgreSQL a checkpoint, after which the first change to each page logs the whole page, as an import a
+    month after the last one does (docs/performance.md)."""
+    from sqlalchemy import text
+
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("CHECKPOINT"))
+    os.sync()
+
+
 def _orders(url: str, work: Path, fmt: str, workers: int) -> dict[str, Any]:
     """Reading orders of ORDER_CYCLE for every route, to a file, as ``barq reading-orders`` makes them."""
     from barq.auth.service import SYSTEM
     from barq.reading.orders import plan_orders, write_orders
 
     engine = make_engine(url)
+    _quiet(engine)
     factory = make_sessionmaker(engine)
     path = work / f"orders.{fmt}"
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -372,18 +385,6 @@ def _orders(url: str, work: Path, fmt: str, workers: int) -> dict[str, Any]:
         "peak_rss_mb": _peak_rss_mb(),
         "worker_peak_rss_mb": round(children.ru_maxrss / 1024),
     }
-
-
-def _quiet(engine) -> None:  # type: ignore[no-untyped-def]
-    """The build's writes flushed before a measurement, so that none of them is written during it; on
-    PostgreSQL a checkpoint, after which the first change to each page logs the whole page, as an import a
-    month after the last one does (docs/performance.md)."""
-    from sqlalchemy import text
-
-    if engine.dialect.name == "postgresql":
-        with engine.connect() as conn:
-            conn.execute(text("CHECKPOINT"))
-    os.sync()
 
 
 def _import(url: str, work: Path) -> dict[str, Any]:
