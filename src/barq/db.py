@@ -340,37 +340,30 @@ def _moment_cells(values: Any, *, copy: bool) -> _Encoded:
     year = years.astype(np.int64) + 1970
     if year.shape[0] and (int(year.min()) < 1 or int(year.max()) > 9999):
         raise ValueError("insert_columns: a date outside the years 1 to 9999")
-    parts: list[tuple[Any, int]] = [
+    parts: list[tuple[Any, int] | str] = [  # (numbers, digits) or literal text
         (year, 4),
-        (None, ord("-")),
+        "-",
         ((months - years).astype(np.int64) + 1, 2),
-        (None, ord("-")),
+        "-",
         ((days - months).astype(np.int64) + 1, 2),
     ]
     if values.dtype != np.dtype("datetime64[D]"):
         micro = np.where(null, 0, (values - days).astype("timedelta64[us]").astype(np.int64))
-        parts += [
-            (None, ord(" ")),
-            (micro // 3_600_000_000, 2),
-            (None, ord(":")),
-            (micro // 60_000_000 % 60, 2),
-            (None, ord(":")),
-            (micro // 1_000_000 % 60, 2),
-            (None, ord(".")),
-            (micro % 1_000_000, 6),
-        ]
+        parts += [" ", (micro // 3_600_000_000, 2), ":", (micro // 60_000_000 % 60, 2), ":"]
+        parts += [(micro // 1_000_000 % 60, 2), ".", (micro % 1_000_000, 6)]
         if copy:
-            parts += [(None, ord("+")), (None, ord("0")), (None, ord("0"))]
-    cells = np.empty((values.shape[0], sum(1 if v is None else w for v, w in parts)), dtype=np.uint8)
+            parts.append("+00")
+    widths = [len(part) if isinstance(part, str) else part[1] for part in parts]
+    cells = np.empty((values.shape[0], sum(widths)), dtype=np.uint8)
     at = 0
-    for number, width in parts:
-        if number is None:
-            cells[:, at] = width
-            at += 1
-            continue
-        for k in range(width - 1, -1, -1):
-            cells[:, at + k] = number % 10 + ord("0")
-            number = number // 10
+    for part, width in zip(parts, widths, strict=True):
+        if isinstance(part, str):
+            cells[:, at : at + width] = np.frombuffer(part.encode(), dtype=np.uint8)
+        else:
+            number = part[0]
+            for k in range(width - 1, -1, -1):
+                cells[:, at + k] = number % 10 + ord("0")
+                number = number // 10
         at += width
     return _Encoded(cells, null if null.any() else None, None, True)
 
