@@ -291,7 +291,7 @@ def expected_daily_periods(
     classes = _classes(tariff_class, n)
     if as_of.shape != (n,) or days.shape != (n, k) or read_day.shape != (n, k):
         raise ValidationError("طول ستون‌ها برابر نیست", field="as_of")
-    present = (kwh >= 0) & (days > 0) & (read_day >= 0)
+    present = _present(kwh, days, read_day)
     base = _days(as_of).astype(np.int64)[:, None]
     recent = present & (read_day > base - r.recent_days) & (read_day <= base)
     k_recent, d_recent = np.where(recent, kwh, 0), np.where(recent, days, 0)
@@ -307,6 +307,25 @@ def expected_daily_periods(
         classes,
         defaults,
     )
+
+
+def periods_history(kwh: I64, days: I64, read_day: I64) -> HistoryColumns:
+    """The periods of ``expected_daily_periods`` as history rows of the targets 0…N-1, row by row (for
+    ``expected_daily``, when other history rows are to be added to them)."""
+    ok = _present(kwh, days, read_day)
+    target = np.broadcast_to(np.arange(ok.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
+    return HistoryColumns(
+        subscription_id=target,
+        prev_date=(read_day[ok] - days[ok]).astype("datetime64[D]"),
+        read_date=read_day[ok].astype("datetime64[D]"),
+        kwh=kwh[ok].astype(np.int64),
+        estimated=np.zeros(target.shape[0], dtype=np.bool_),
+    )
+
+
+def _present(kwh: I64, days: I64, read_day: I64) -> Bools:
+    present: Bools = (kwh >= 0) & (days > 0) & (read_day >= 0)
+    return present
 
 
 def _classes(tariff_class: Sequence[str] | NDArray[np.str_] | NDArray[np.int64], n: int) -> NDArray[np.generic]:

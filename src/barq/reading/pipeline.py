@@ -65,8 +65,8 @@ _REASONS: Final = (*validation.REASONS, *DECISION_CODES)
 """What an evaluated read can be stored with as its reason: ``evaluate`` works on indexes into this."""
 _REASON_NAMES: Final = np.array(_REASONS, dtype=object)
 _IS_ESTIMATE: Final = np.array([c in ESTIMATE_CODES for c in _CODES])
-_IS_DECISION: Final = np.array([c in DECISION_CODES for c in _CODES])
 _DECISION_REASON: Final = np.array([_REASONS.index(c) if c in DECISION_CODES else -1 for c in _CODES])
+"""Per read code: its reason when it is a code that needs a clerk's decision, else -1."""
 NOTICE_KIND: Final = "door_closed_three"
 _EPOCH: Final = date(1970, 1, 1).toordinal()
 _FULL_LOAD: Final = 20_000
@@ -366,20 +366,6 @@ def _periods(ctx: Context) -> tuple[I64, I64, I64]:
     return kwh, days, on
 
 
-def _history(ctx: Context) -> estimates.HistoryColumns:
-    """The kept actual periods of each row as history rows, row by row and oldest first."""
-    k, d, on = _periods(ctx)
-    ok = (k >= 0) & (d > 0) & (on >= 0)
-    target = np.broadcast_to(np.arange(ok.shape[0], dtype=np.int64)[:, None], ok.shape)[ok]
-    return estimates.HistoryColumns(
-        subscription_id=target,
-        prev_date=(on[ok] - d[ok]).astype("datetime64[D]"),
-        read_date=on[ok].astype("datetime64[D]"),
-        kwh=k[ok].astype(np.int64),
-        estimated=np.zeros(target.shape[0], dtype=np.bool_),
-    )
-
-
 def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingConfig) -> tuple[I64, NDArray[np.int8]]:
     """Expected daily kWh (thousandths) per row: the last three actual periods, the same season last year
     (looked up in ``meter_read`` only for rows without recent history), or the tariff group's default."""
@@ -396,7 +382,7 @@ def expected_daily(session: Session, ctx: Context, as_of: I64, config: ReadingCo
     if need_year.shape[0]:  # their history and last year's reads, the general way
         sub, rows, sub_as_of = ctx.subset(need_year), np.arange(need_year.shape[0], dtype=np.int64), as_of[need_year]
         year = estimates.expected_daily(
-            _with_last_year(session, sub, rows, sub_as_of, _history(sub), config),
+            _with_last_year(session, sub, rows, sub_as_of, estimates.periods_history(*_periods(sub)), config),
             subscription_id=rows,
             as_of=sub_as_of.astype("datetime64[D]"),
             tariff_class=sub["tariff_group"],
@@ -483,7 +469,8 @@ def evaluate(
     n = len(code)
     kind = code_index(code)
     is_est = _IS_ESTIMATE[kind]
-    decision_no_value = _IS_DECISION[kind] & (registers["active"] == MISSING)
+    decision = _DECISION_REASON[kind]
+    decision_no_value = (decision >= 0) & (registers["active"] == MISSING)
     actual = ~is_est & ~decision_no_value
     first = ctx["last_value"] < 0
     prev_value = np.where(first, ctx["inst_initial"], ctx["last_value"])
@@ -532,7 +519,6 @@ def evaluate(
         np.where(since < 0, why["before_last_read"], np.where(since == 0, why["same_day"], ok)),
     )
     reason = np.where(date_reason != ok, date_reason, np.where(actual, reason, ok))
-    decision = _DECISION_REASON[kind]
     reason = np.where((decision >= 0) & (date_reason == ok), decision, reason)
     valid = reason == ok
     visit = kind != _CODE_INDEX["estimate"]

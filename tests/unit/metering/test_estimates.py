@@ -22,6 +22,7 @@ from barq.metering.estimates import (
     expected_daily,
     expected_daily_one,
     expected_daily_periods,
+    periods_history,
     settle,
     settle_one,
     three_door_closed,
@@ -253,6 +254,9 @@ def test_expected_from_periods_equals_expected_from_history(
         kwh=kwh[ok],
         estimated=np.zeros(int(ok.sum()), dtype=np.bool_),
     )
+    rows_of = periods_history(kwh, days, on)
+    for name in ("subscription_id", "prev_date", "read_date", "kwh", "estimated"):
+        assert getattr(rows_of, name).tolist() == getattr(history, name).tolist()
     want = expected_daily(
         history, subscription_id=np.arange(n, dtype=np.int64), as_of=as_of, tariff_class=classes, defaults=DEFAULTS,
         rules=rules,
